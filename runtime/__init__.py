@@ -1,0 +1,1 @@
+"""Processes, mailboxes, immutable messages, links, monitors, registry and the Runtime."""

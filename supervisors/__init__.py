@@ -1,0 +1,1 @@
+"""OTP supervisor behaviour on top of `neural_actors.runtime`."""
