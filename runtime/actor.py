@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, final
 import attrs
 import structlog
 
+from .errors import CallingSelf
 from .pid import Pid, Ref
 
 if TYPE_CHECKING:
@@ -226,7 +227,9 @@ class Actor:
 
     async def call(self, target: Any, msg: Any, timeout: float | None = 5.0) -> Any:
         """Call ``target`` and wait for the reply; calling yourself raises ``CallingSelf``."""
-        return await self.runtime._call_from(self._process, target, msg, timeout)
+        if target == self._process.pid or target == self._process.name:
+            raise CallingSelf(f"{self._process.pid!r} called itself, which would deadlock; handle the request directly")
+        return await self.runtime.call(target, msg, timeout)
 
     def send_after(self, delay: float, msg: Any, target: Any = None) -> TimerRef:
         """Send ``msg`` to ``target`` (default: this process) after ``delay`` seconds."""
