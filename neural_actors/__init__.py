@@ -1,1 +1,86 @@
-"""neural-actors: an Erlang/OTP-style supervision runtime on asyncio for neural actors."""
+"""neural-actors: an Erlang/OTP-style supervision runtime on asyncio for neural actors.
+
+The curated public API. Everything a user needs is importable from here::
+
+    import neural_actors as na
+
+    class Echo(na.Actor):
+        def handle_call(self, msg, caller):
+            return msg
+
+    async with na.Runtime() as rt:
+        pid = rt.spawn(Echo)
+        await rt.call(pid, "hello")
+"""
+
+from neural_actors.runtime import Actor as Actor
+from neural_actors.runtime import ActorExited as ActorExited
+from neural_actors.runtime import BlockingRuntime as BlockingRuntime
+from neural_actors.runtime import Caller as Caller
+from neural_actors.runtime import CallingSelf as CallingSelf
+from neural_actors.runtime import CallTimeout as CallTimeout
+from neural_actors.runtime import Continue as Continue
+from neural_actors.runtime import Down as Down
+from neural_actors.runtime import Exit as Exit
+from neural_actors.runtime import FrozenDict as FrozenDict
+from neural_actors.runtime import MailboxFull as MailboxFull
+from neural_actors.runtime import MailboxPolicy as MailboxPolicy
+from neural_actors.runtime import NameTaken as NameTaken
+from neural_actors.runtime import NoProcess as NoProcess
+from neural_actors.runtime import NoReply as NoReply
+from neural_actors.runtime import Pid as Pid
+from neural_actors.runtime import Ref as Ref
+from neural_actors.runtime import Runtime as Runtime
+from neural_actors.runtime import RuntimeClosed as RuntimeClosed
+from neural_actors.runtime import StartFailed as StartFailed
+from neural_actors.runtime import Stop as Stop
+from neural_actors.runtime import VirtualEventLoop as VirtualEventLoop
+from neural_actors.runtime import check_immutable as check_immutable
+from neural_actors.runtime import freeze as freeze
+from neural_actors.runtime import is_normal as is_normal
+from neural_actors.runtime import is_shutdown as is_shutdown
+from neural_actors.runtime import message as message
+from neural_actors.runtime import run as run
+
+__all__ = [
+    "Actor",
+    "ActorExited",
+    "BlockingRuntime",
+    "CallTimeout",
+    "Caller",
+    "CallingSelf",
+    "Continue",
+    "Down",
+    "Exit",
+    "FrozenDict",
+    "MailboxFull",
+    "MailboxPolicy",
+    "NameTaken",
+    "NoProcess",
+    "NoReply",
+    "Pid",
+    "Ref",
+    "Runtime",
+    "RuntimeClosed",
+    "StartFailed",
+    "Stop",
+    "VirtualEventLoop",
+    "check_immutable",
+    "freeze",
+    "is_normal",
+    "is_shutdown",
+    "message",
+    "run",
+]
+
+
+def _fixup_module_metadata() -> None:
+    """Make reprs and tracebacks say ``neural_actors.X``, the name users import, as trio does."""
+    for name in __all__:
+        obj = globals()[name]
+        if getattr(obj, "__module__", "").startswith("neural_actors.") and hasattr(obj, "__qualname__"):
+            obj.__module__ = __name__
+
+
+_fixup_module_metadata()
+del _fixup_module_metadata
