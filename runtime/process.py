@@ -194,6 +194,10 @@ class Process:
             self.exit(stop.reason if in_init else self._terminate_sync(stop.reason))
             return
         except Exception as exc:  # noqa: BLE001 - a crash is the process's exit reason
+            if self.pending_exit is not NO_EXIT:
+                # An exit signal arrived first; Erlang's process would already be dead.
+                self.exit(self.pending_exit)
+                return
             self.runtime._crash_report(self, exc)
             self.exit(exc if in_init else self._terminate_sync(exc))
             return
@@ -241,8 +245,12 @@ class Process:
             in_init = True  # killed processes do not run terminate
             reason = self.pending_exit if self.pending_exit is not NO_EXIT else KILLED
         except Exception as exc:  # noqa: BLE001
-            self.runtime._crash_report(self, exc)
-            reason = exc
+            if self.pending_exit is not NO_EXIT:
+                in_init = True  # signalled first: die of the signal, without terminate
+                reason = self.pending_exit
+            else:
+                self.runtime._crash_report(self, exc)
+                reason = exc
         finally:
             item = None
         if reason is NO_EXIT:
