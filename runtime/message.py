@@ -132,9 +132,12 @@ def freeze(value: Any) -> Any:
     if t in SCALARS or isinstance(value, enum.Enum):
         return value
     if t in (list, tuple):
-        return tuple(freeze(v) for v in value)
+        items = tuple(freeze(v) for v in value)
+        unchanged = t is tuple and all(a is b for a, b in zip(items, value))
+        return value if unchanged else items
     if t in (set, frozenset):
-        return frozenset(freeze(v) for v in value)
+        members = frozenset(freeze(v) for v in value)
+        return value if t is frozenset and members == value else members
     if t in (dict, FrozenDict):
         return FrozenDict({k: freeze(v) for k, v in value.items()})
     if t is bytearray or t is memoryview:
