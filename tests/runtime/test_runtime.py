@@ -1,0 +1,153 @@
+"""The Runtime's lifetime: embedding, shutdown order and timeouts, sync use, snapshots."""
+
+import asyncio
+
+import pytest
+
+import neural_actors as na
+from neural_actors.runtime import Actor, Runtime, RuntimeClosed, run
+
+from .helpers import Crash, Get, Recorder
+
+
+class Stubborn(Actor):
+    """Traps exits and takes ``delay`` seconds to terminate; logs its stop to a shared list."""
+
+    trap_exit = True
+
+    def init(self, name: str, log: list, delay: float = 0.0) -> None:
+        self.name = name
+        self.log = log
+        self.delay = delay
+
+    async def terminate(self, reason):
+        await asyncio.sleep(self.delay)
+        self.log.append((self.name, reason))
+
+
+@pytest.mark.asyncio
+async def test_leaving_the_block_stops_processes_in_reverse_start_order() -> None:
+    """Top-level processes stop last-started first, each running terminate."""
+    log: list = []
+    async with Runtime(clock="virtual") as rt:
+        for name in "abc":
+            rt.spawn(Stubborn, name, log)
+        await rt.wait_idle()
+
+    assert [("c", "shutdown"), ("b", "shutdown"), ("a", "shutdown")] == log
+    assert [] == rt.processes()
+
+
+@pytest.mark.asyncio
+async def test_shutdown_timeout_then_kill() -> None:
+    """A process slower than its shutdown timeout is killed after exactly that timeout."""
+    log: list = []
+    async with Runtime(clock="virtual") as rt:
+        slow = rt.spawn(Stubborn, "slow", log, 60.0, shutdown=2.0)
+        rt.spawn(Stubborn, "quick", log, 0.5)
+        await rt.wait_idle()
+        start = rt.now()
+
+    assert [("quick", "shutdown")] == log
+    assert 2.5 == rt.now() - start
+    assert not rt.is_alive(slow)
+
+
+@pytest.mark.asyncio
+async def test_unlinked_children_of_actors_are_killed_at_the_end() -> None:
+    """Whatever the top-level shutdown leaves alive is killed: nothing keeps running."""
+
+    class Parent(Actor):
+        def init(self) -> None:
+            self.runtime.spawn(Recorder)  # not linked: an orphan at shutdown
+
+    async with Runtime(clock="virtual") as rt:
+        rt.spawn(Parent)
+        await rt.wait_idle()
+        assert 2 == len(rt.processes())
+
+    assert 0 == rt.statistics().processes
+
+
+@pytest.mark.asyncio
+async def test_a_crashing_actor_never_takes_the_runtime_down(actor_runtime: Runtime) -> None:
+    """After a crash the runtime and the other actors go on."""
+    survivor = actor_runtime.spawn(Recorder)
+    victim = actor_runtime.spawn(Recorder)
+    actor_runtime.cast(victim, Crash())
+    actor_runtime.cast(survivor, 1)
+    await actor_runtime.wait_idle()
+
+    assert (1,) == await actor_runtime.call(survivor, Get())
+    assert (1, 1) == (actor_runtime.statistics().crashed, actor_runtime.statistics().exited)
+
+
+@pytest.mark.asyncio
+async def test_spawn_and_exit_events_are_logged_at_debug(log_events: list) -> None:
+    """With ``log_level='debug'`` every spawn and exit is an event with its reason."""
+    async with Runtime(clock="virtual", log_level="debug") as rt:
+        pid = rt.spawn(Recorder)
+        await rt.wait_idle()
+        await rt.stop(pid)
+
+    events = [(e["event"], e.get("reason")) for e in log_events if e.get("pid") == repr(pid)]
+    assert [("spawn", None), ("started", None), ("exit", "shutdown")] == events
+
+
+@pytest.mark.asyncio
+async def test_process_info_and_statistics_are_snapshots(actor_runtime: Runtime) -> None:
+    """``process_info`` reports state, links and mailbox; dead pids give ``None``."""
+    pid = actor_runtime.spawn(Recorder, name="r")
+    actor_runtime.cast(pid, 1)
+    info = actor_runtime.process_info(pid)
+    await actor_runtime.stop(pid)
+
+    assert ("Recorder", "r", "scheduled", 1) == (info.actor, info.name, info.state, info.mailbox.depth)
+    assert actor_runtime.process_info(pid) is None
+    assert "<0.0.1>" == repr(pid)
+
+
+@pytest.mark.asyncio
+async def test_spawn_outside_a_running_runtime_is_refused() -> None:
+    """Using a runtime that is not running says how to start it."""
+    with pytest.raises(RuntimeClosed, match=r"use 'async with Runtime\(\) as rt'"):
+        Runtime().spawn(Recorder)
+
+
+@pytest.mark.asyncio
+async def test_virtual_clock_needs_a_virtual_loop() -> None:
+    """``clock='virtual'`` on a real loop is refused with the fix."""
+    import concurrent.futures
+
+    def real_loop() -> None:
+        async def main() -> None:
+            async with Runtime(clock="virtual"):
+                pass
+
+        asyncio.run(main())
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        with pytest.raises(RuntimeError, match=r"neural_actors.run\(main, clock='virtual'\)"):
+            pool.submit(real_loop).result()
+
+
+def test_blocking_runtime_serves_sync_code() -> None:
+    """``Runtime.blocking()`` runs the runtime on a loop thread for sync callers."""
+    with Runtime.blocking(clock="virtual") as rt:
+        pid = rt.spawn(Recorder, name="r")
+        rt.cast("r", 1)
+        answer = rt.call(pid, Get())
+        reason = rt.stop(pid)
+
+    assert ((1,), "shutdown") == (answer, reason)
+
+
+def test_run_uses_the_virtual_clock() -> None:
+    """``run(main, clock='virtual')`` sleeps an hour instantly."""
+
+    async def main() -> float:
+        await asyncio.sleep(3600)
+        return asyncio.get_running_loop().time()
+
+    assert 3600.0 == run(main, clock="virtual")
+    assert run is na.run
