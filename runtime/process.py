@@ -215,19 +215,12 @@ class Process:
                     result = await result
                 self._finish_init(result)
             in_init = False
-            mailbox = self.mailbox
-            queue = mailbox.queue
-            bounded = mailbox.capacity is not None
-            trace = self.runtime._trace
+            queue = self.mailbox.queue
             while True:
                 budget = BUDGET
                 while queue and budget and self.pending_exit is NO_EXIT:
                     budget -= 1
-                    item = queue.popleft()
-                    if bounded:
-                        mailbox.taken(item)
-                    if trace is not None:
-                        trace.record("deliver", self.pid, item)
+                    item = self._take()
                     result = self._dispatch(item)
                     if inspect.iscoroutine(result):
                         result = await result
@@ -260,6 +253,16 @@ class Process:
         if not in_init:
             reason = await self._terminate_async(actor, reason)
         self.exit(reason)
+
+    def _take(self) -> Any:
+        """Pop the next item with its accounting (the async loop; the sync one inlines this)."""
+        mailbox = self.mailbox
+        item = mailbox.queue.popleft()
+        if mailbox.capacity is not None:
+            mailbox.taken(item)
+        if self.runtime._trace is not None:
+            self.runtime._trace.record("deliver", self.pid, item)
+        return item
 
     def _call_init(self) -> Any:
         args, kwargs = self.init_args  # type: ignore[misc]
