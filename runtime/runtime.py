@@ -29,6 +29,7 @@ from .clock import Clock, VirtualEventLoop, is_virtual
 from .errors import (
     ActorExited,
     CallTimeout,
+    InternalError,
     MailboxFull,
     NameTaken,
     NoProcess,
@@ -718,7 +719,21 @@ class Runtime:
             self._rng.shuffle(batch)
         for process in batch:
             if process.state == SCHEDULED:  # it may have died since
-                process.activate()
+                try:
+                    process.activate()
+                except Exception as exc:  # noqa: BLE001 - never strand the rest of the batch
+                    self._internal_error(process, exc)
+
+    def _internal_error(self, process: Process, exc: Exception) -> None:
+        """A bug in the runtime itself: say so loudly, and end only the process it hit."""
+        self._log.critical(
+            "internal_error",
+            pid=repr(process.pid),
+            hint="internal error in neural-actors - please report it",
+            exc_info=exc,
+        )
+        if process.state != DEAD:
+            process.exit(InternalError(f"internal error while running {process.pid!r}: {exc!r}"))
 
     def _went_idle(self) -> None:
         self._active -= 1

@@ -151,3 +151,31 @@ def test_run_uses_the_virtual_clock() -> None:
 
     assert 3600.0 == run(main, clock="virtual")
     assert run is na.run
+
+
+@pytest.mark.asyncio
+async def test_internal_error_ends_only_the_process_it_hit(
+    actor_runtime: Runtime, log_events: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug inside the runtime is reported as such, and the rest of the batch still runs."""
+    from neural_actors.runtime.process import Process
+
+    victim = actor_runtime.spawn(Recorder)
+    bystander = actor_runtime.spawn(Recorder)
+    await actor_runtime.wait_idle()
+    run_sync = Process._run_sync
+
+    def buggy(process: Process) -> None:  # stands in for a bug in the runtime
+        if process.pid == victim:
+            raise ZeroDivisionError("bug")
+        run_sync(process)
+
+    monkeypatch.setattr(Process, "_run_sync", buggy)
+    actor_runtime.cast(victim, 1)
+    actor_runtime.cast(bystander, 2)
+
+    assert (2,) == await actor_runtime.call(bystander, Get())
+    assert not actor_runtime.is_alive(victim)
+    assert ["internal error in neural-actors - please report it"] == [
+        e["hint"] for e in log_events if e["event"] == "internal_error"
+    ]
