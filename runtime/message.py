@@ -129,7 +129,7 @@ def freeze(value: Any) -> Any:
             object-dtype array).
     """
     t = type(value)
-    if t in SCALARS or isinstance(value, enum.Enum):
+    if t in SCALARS or isinstance(value, (enum.Enum, type)):
         return value
     if t in (list, tuple):
         items = tuple(freeze(v) for v in value)
@@ -183,7 +183,8 @@ def _array_is_frozen(array: np.ndarray) -> bool:
 def _check_value(value: Any, path: str) -> None:
     """The slow, recursive walk; ``path`` names the value in the error."""
     t = type(value)
-    if t in SCALARS or isinstance(value, enum.Enum):
+    # A class is sent as a reference to code, like a module name in Erlang.
+    if t in SCALARS or isinstance(value, (enum.Enum, type)):
         return
     if t is tuple:
         for i, item in enumerate(value):

@@ -1,1 +1,27 @@
-"""OTP supervisor behaviour on top of `neural_actors.runtime`."""
+"""OTP supervisor behaviour on top of `neural_actors.runtime` (and only what it exports)."""
+
+from .child_spec import ChildSpec as ChildSpec
+from .child_spec import SupervisorFlags as SupervisorFlags
+from .errors import InvalidChildSpec as InvalidChildSpec
+from .errors import SupervisorError as SupervisorError
+from .supervisor import Supervisor as Supervisor
+from .supervisor import count_children as count_children
+from .supervisor import delete_child as delete_child
+from .supervisor import restart_child as restart_child
+from .supervisor import start_child as start_child
+from .supervisor import terminate_child as terminate_child
+from .supervisor import which_children as which_children
+
+__all__ = [
+    "ChildSpec",
+    "InvalidChildSpec",
+    "Supervisor",
+    "SupervisorError",
+    "SupervisorFlags",
+    "count_children",
+    "delete_child",
+    "restart_child",
+    "start_child",
+    "terminate_child",
+    "which_children",
+]

@@ -1,0 +1,30 @@
+"""Every exception of the supervisors layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class InvalidChildSpec(ValueError):
+    """Raised when a child spec or supervisor flag is invalid; names the field, the value and why."""
+
+    def __init__(self, field: str, value: Any, reason: str) -> None:
+        super().__init__(field, value, reason)
+        self.field = field
+        self.value = value
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.value!r} {self.reason}"
+
+
+class SupervisorError(LookupError):
+    """Raised when a management call cannot be done; ``error`` is OTP's word for why."""
+
+    def __init__(self, error: str, child_id: Any) -> None:
+        super().__init__(error, child_id)
+        self.error = error
+        self.child_id = child_id
+
+    def __str__(self) -> str:
+        return f"child {self.child_id!r}: {self.error}"

@@ -1,0 +1,314 @@
+"""The supervisor behaviour: OTP's ``supervisor`` on neural-actors processes.
+
+A supervisor is an actor that traps exits. It starts its children in list order, links to
+each, and when one exits applies its restart type (``permanent`` always, ``transient`` after
+an abnormal exit, ``temporary`` never) and its strategy: ``one_for_one`` restarts that child,
+``one_for_all`` stops the others (in reverse start order) and restarts all, ``rest_for_one``
+stops and restarts the children started after it. More than ``intensity`` restarts within
+``period`` seconds means restarting does not help: the supervisor stops all children in
+reverse order and exits with ``shutdown``, which its own supervisor sees as a child exit.
+
+Stopping a child follows OTP: unlink, send exit ``shutdown`` from the supervisor (so a child
+that traps exits runs ``terminate``), wait on the child's exit, not on a message, for its
+shutdown timeout, then kill.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Hashable, Sequence
+from typing import Any, final
+
+import attrs
+import structlog
+
+from neural_actors.runtime import (
+    Actor,
+    Exit,
+    Pid,
+    Runtime,
+    StartFailed,
+    Stop,
+    format_reason,
+    is_shutdown,
+    message,
+)
+
+from .child_spec import ChildSpec, SupervisorFlags
+from .errors import SupervisorError
+
+__all__ = [
+    "Supervisor",
+    "count_children",
+    "delete_child",
+    "restart_child",
+    "start_child",
+    "terminate_child",
+    "which_children",
+]
+
+log = structlog.get_logger("neural_actors.supervisors")
+
+
+@attrs.define(eq=False)
+class _Child:
+    spec: ChildSpec
+    pid: Pid | None = None
+
+
+@message
+class _TryAgain:
+    """A failed restart, re-sent to the supervisor itself so it stays responsive meanwhile."""
+
+    child_id: Hashable
+
+
+@final
+@attrs.frozen
+class _Failure:
+    error: str
+    child_id: Any
+
+
+class Supervisor(Actor):
+    """Supervises children by OTP's rules; start with ``rt.start(Supervisor, flags, children)``."""
+
+    trap_exit = True
+
+    async def init(self, flags: SupervisorFlags, children: Sequence[ChildSpec]) -> None:
+        flags.check_children(children)
+        self.flags = flags
+        self.children: list[_Child] = []
+        self.restart_times: collections.deque[float] = collections.deque()
+        self.restarts = 0
+        for spec in children:
+            child = _Child(spec)
+            self.children.append(child)
+            try:
+                await self._start(child)
+            except StartFailed as failure:
+                await self._terminate_all()
+                raise Stop(("shutdown", ("failed_to_start_child", spec.id, failure.reason))) from None
+
+    async def terminate(self, reason: Any) -> None:
+        await self._terminate_all()
+        self._report("shutdown", reason=format_reason(reason))
+
+    # A process has terminated ------------------------------------------------------------
+
+    async def handle_info(self, msg: Any) -> None:
+        if type(msg) is Exit:
+            child = self._by_pid(msg.pid)
+            if child is not None:  # else an exit of a child already stopped on purpose
+                await self._child_exited(child, msg.reason)
+        elif type(msg) is _TryAgain:
+            child = self._by_id(msg.child_id)
+            if child is not None and child.pid is None:
+                await self._restart(child)
+        else:
+            Actor.handle_info(self, msg)
+
+    async def _child_exited(self, child: _Child, reason: Any) -> None:
+        child.pid = None
+        self._report("child_terminated", child=child.spec.id, reason=format_reason(reason))
+        spec = child.spec
+        if spec.restart == "permanent" or (spec.restart == "transient" and not is_shutdown(reason)):
+            await self._restart(child)
+            return
+        if spec.restart == "temporary":
+            self.children.remove(child)
+        if spec.significant and self._auto_shutdown_due():
+            self._report("auto_shutdown", child=spec.id)
+            raise Stop("shutdown")
+
+    def _auto_shutdown_due(self) -> bool:
+        if self.flags.auto_shutdown == "any_significant":
+            return True
+        if self.flags.auto_shutdown == "all_significant":
+            return not any(c.spec.significant and c.pid is not None for c in self.children)
+        return False
+
+    # Restart -----------------------------------------------------------------------------
+
+    async def _restart(self, child: _Child) -> None:
+        if not self._within_intensity():
+            self._report("intensity_reached", intensity=self.flags.intensity, period=self.flags.period)
+            raise Stop("shutdown")
+        self.restarts += 1
+        for sibling in await STRATEGIES[self.flags.strategy](self, child):
+            try:
+                await self._start(sibling)
+            except StartFailed as failure:
+                self._report("start_error", child=sibling.spec.id, reason=format_reason(failure.reason))
+                # Retried as a message, not in a loop: shutdown and calls are served meanwhile.
+                self.send(self.pid, _TryAgain(sibling.spec.id))
+                return
+            self._report("restart", child=sibling.spec.id, pid=repr(sibling.pid))
+
+    def _within_intensity(self) -> bool:
+        """Record a restart; False if it makes more than ``intensity`` within ``period``."""
+        now = self.runtime.now()
+        times = self.restart_times
+        times.append(now)
+        while times and times[0] <= now - self.flags.period:
+            times.popleft()
+        return len(times) <= self.flags.intensity
+
+    async def _one_for_one(self, child: _Child) -> list[_Child]:
+        return [child]
+
+    async def _one_for_all(self, child: _Child) -> list[_Child]:
+        await self._terminate_many([c for c in self.children if c is not child])
+        return [c for c in self.children if c.pid is None]
+
+    async def _rest_for_one(self, child: _Child) -> list[_Child]:
+        rest = self.children[self.children.index(child) + 1 :]
+        await self._terminate_many(rest)
+        return [child, *(c for c in rest if c in self.children)]
+
+    # Starting and stopping children ------------------------------------------------------
+
+    async def _start(self, child: _Child) -> None:
+        spec = child.spec
+        child.pid = await self.start_link(spec.actor, *spec.args, kwargs=spec.kwargs, shutdown=spec.shutdown_timeout)
+        self._report("child_started", child=spec.id, pid=repr(child.pid))
+
+    async def _terminate_many(self, children: Sequence[_Child]) -> None:
+        """Stop children in reverse start order; strategy-stopped temporary children are gone."""
+        for child in reversed(children):
+            await self._terminate(child)
+            if child.spec.restart == "temporary":
+                self.children.remove(child)
+
+    async def _terminate_all(self) -> None:
+        for child in reversed(self.children):
+            await self._terminate(child)
+
+    async def _terminate(self, child: _Child) -> None:
+        pid = child.pid
+        if pid is None:
+            return
+        child.pid = None
+        self.unlink(pid)
+        shutdown = child.spec.shutdown_timeout
+        if shutdown == "brutal_kill":
+            self.exit(pid, "kill")
+            reason = await self.runtime.wait_exit(pid)
+        else:
+            self.exit(pid, "shutdown")
+            try:
+                reason = await self.runtime.wait_exit(pid, None if shutdown == "infinity" else float(shutdown))
+            except TimeoutError:
+                self.exit(pid, "kill")
+                reason = await self.runtime.wait_exit(pid)
+        self._report("child_terminated", child=child.spec.id, reason=format_reason(reason), on_purpose=True)
+
+    # Management calls --------------------------------------------------------------------
+
+    async def handle_call(self, msg: Any, caller: Any) -> Any:
+        match msg:
+            case ("which_children",):
+                return tuple((c.spec.id, c.pid, c.spec.type) for c in self.children)
+            case ("count_children",):
+                active = sum(c.pid is not None for c in self.children)
+                supervisors = sum(c.spec.type == "supervisor" for c in self.children)
+                return {"specs": len(self.children), "active": active, "supervisors": supervisors,
+                        "workers": len(self.children) - supervisors, "restarts": self.restarts}
+            case ("start_child", spec):
+                return await self._start_child(spec)
+            case ("terminate_child", child_id):
+                child = self._by_id(child_id)
+                if child is None:
+                    return _Failure("not_found", child_id)
+                await self._terminate(child)
+                if child.spec.restart == "temporary":
+                    self.children.remove(child)
+                return None
+            case ("restart_child", child_id):
+                child = self._by_id(child_id)
+                if child is None:
+                    return _Failure("not_found", child_id)
+                if child.pid is not None:
+                    return _Failure("running", child_id)
+                try:
+                    await self._start(child)
+                except StartFailed as failure:
+                    return _Failure(f"start failed: {format_reason(failure.reason)}", child_id)
+                return child.pid
+            case ("delete_child", child_id):
+                child = self._by_id(child_id)
+                if child is None:
+                    return _Failure("not_found", child_id)
+                if child.pid is not None:
+                    return _Failure("running", child_id)
+                self.children.remove(child)
+                return None
+        raise ValueError(f"Supervisor got an unknown request {msg!r}")
+
+    async def _start_child(self, spec: ChildSpec) -> Any:
+        existing = self._by_id(spec.id)
+        if existing is not None:
+            return _Failure("already_started" if existing.pid is not None else "already_present", spec.id)
+        self.flags.check_children([*(c.spec for c in self.children), spec])
+        child = _Child(spec)
+        try:
+            await self._start(child)
+        except StartFailed as failure:
+            return _Failure(f"start failed: {format_reason(failure.reason)}", spec.id)
+        self.children.append(child)
+        return child.pid
+
+    # Lookup and reports ------------------------------------------------------------------
+
+    def _by_pid(self, pid: Pid) -> _Child | None:
+        return next((c for c in self.children if c.pid == pid), None)
+
+    def _by_id(self, child_id: Hashable) -> _Child | None:
+        return next((c for c in self.children if c.spec.id == child_id), None)
+
+    def _report(self, event: str, **fields: Any) -> None:
+        log.info(event, supervisor=repr(self.pid), **fields)
+
+
+STRATEGIES = {
+    "one_for_one": Supervisor._one_for_one,
+    "one_for_all": Supervisor._one_for_all,
+    "rest_for_one": Supervisor._rest_for_one,
+}
+
+
+async def _manage(runtime: Runtime, supervisor: Any, request: tuple[Any, ...]) -> Any:
+    result = await runtime.call(supervisor, request, timeout=None)
+    if type(result) is _Failure:
+        raise SupervisorError(result.error, result.child_id)
+    return result
+
+
+async def which_children(runtime: Runtime, supervisor: Any) -> tuple[tuple[Hashable, Pid | None, str], ...]:
+    """``(id, pid or None, type)`` for each child, in start order."""
+    return await _manage(runtime, supervisor, ("which_children",))
+
+
+async def count_children(runtime: Runtime, supervisor: Any) -> dict[str, int]:
+    """Counts of specs, active children, supervisors, workers, and restarts so far."""
+    return await _manage(runtime, supervisor, ("count_children",))
+
+
+async def start_child(runtime: Runtime, supervisor: Any, spec: ChildSpec) -> Pid:
+    """Add and start a child. Raises ``SupervisorError`` (``already_present``, ``already_started``)."""
+    return await _manage(runtime, supervisor, ("start_child", spec))
+
+
+async def terminate_child(runtime: Runtime, supervisor: Any, child_id: Hashable) -> None:
+    """Stop a child, keeping its spec (temporary children are removed). Raises ``not_found``."""
+    await _manage(runtime, supervisor, ("terminate_child", child_id))
+
+
+async def restart_child(runtime: Runtime, supervisor: Any, child_id: Hashable) -> Pid:
+    """Start a stopped child again. Raises ``SupervisorError`` (``not_found``, ``running``)."""
+    return await _manage(runtime, supervisor, ("restart_child", child_id))
+
+
+async def delete_child(runtime: Runtime, supervisor: Any, child_id: Hashable) -> None:
+    """Remove a stopped child's spec. Raises ``SupervisorError`` (``not_found``, ``running``)."""
+    await _manage(runtime, supervisor, ("delete_child", child_id))

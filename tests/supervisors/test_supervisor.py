@@ -1,0 +1,269 @@
+"""The supervisor by OTP's rules: strategies, restart types, intensity, start and stop order."""
+
+import asyncio
+
+import pytest
+
+from neural_actors.runtime import Actor, Runtime, StartFailed, Stop
+from neural_actors.supervisors import (
+    ChildSpec,
+    InvalidChildSpec,
+    Supervisor,
+    SupervisorError,
+    SupervisorFlags,
+    count_children,
+    delete_child,
+    restart_child,
+    start_child,
+    terminate_child,
+    which_children,
+)
+
+
+class Worker(Actor):
+    """Logs its start and stop to a shared list; exits as told by casts."""
+
+    trap_exit = True
+
+    def init(self, name: str, log: list) -> None:
+        self.name = name
+        self.log = log
+        log.append(("start", name))
+
+    def handle_cast(self, msg):
+        if msg == "crash":
+            raise RuntimeError(f"{self.name} crashed")
+        raise Stop(msg)
+
+    def terminate(self, reason):
+        if reason == "shutdown":
+            self.log.append(("stop", self.name))
+
+
+class Idle(Actor):
+    """A child with no arguments, so its spec can be sent in a message."""
+
+
+class FailsToStart(Actor):
+    def init(self) -> None:
+        raise ValueError("no config")
+
+
+def workers(log: list, *names: str, restart: str = "permanent") -> list[ChildSpec]:
+    return [ChildSpec(id=name, start=(Worker, (name, log)), restart=restart) for name in names]
+
+
+async def pids(rt: Runtime, sup) -> dict:
+    return {child_id: pid for child_id, pid, _ in await which_children(rt, sup)}
+
+
+async def start_tree(rt: Runtime, strategy: str, log: list, intensity: int = 10) -> object:
+    flags = SupervisorFlags(strategy=strategy, intensity=intensity, period=5)
+    return await rt.start(Supervisor, flags, workers(log, "a", "b", "c"))
+
+
+@pytest.mark.asyncio
+async def test_children_start_in_order_and_stop_in_reverse() -> None:
+    """Start order is list order; shutdown runs in reverse, each child running terminate."""
+    log: list = []
+    async with Runtime(clock="virtual") as rt:
+        await start_tree(rt, "one_for_one", log)
+
+    assert [("start", "a"), ("start", "b"), ("start", "c"), ("stop", "c"), ("stop", "b"), ("stop", "a")] == log
+
+
+@pytest.mark.asyncio
+async def test_one_for_one_restarts_only_the_failed_child(actor_runtime: Runtime) -> None:
+    """one_for_one: the crashed child gets a new pid; its siblings keep theirs."""
+    log: list = []
+    sup = await start_tree(actor_runtime, "one_for_one", log)
+    before = await pids(actor_runtime, sup)
+    actor_runtime.cast(before["b"], "crash")
+    await actor_runtime.wait_idle()
+    after = await pids(actor_runtime, sup)
+
+    assert (before["a"], before["c"]) == (after["a"], after["c"])
+    assert before["b"] != after["b"] and actor_runtime.is_alive(after["b"])
+
+
+@pytest.mark.asyncio
+async def test_one_for_all_restarts_every_child(actor_runtime: Runtime) -> None:
+    """one_for_all: the others stop in reverse order, then all start in order."""
+    log: list = []
+    sup = await start_tree(actor_runtime, "one_for_all", log)
+    before = await pids(actor_runtime, sup)
+    log.clear()
+    actor_runtime.cast(before["b"], "crash")
+    await actor_runtime.wait_idle()
+
+    assert [("stop", "c"), ("stop", "a"), ("start", "a"), ("start", "b"), ("start", "c")] == log
+    assert not set(before.values()) & set((await pids(actor_runtime, sup)).values())
+
+
+@pytest.mark.asyncio
+async def test_rest_for_one_restarts_the_failed_child_and_those_after_it(actor_runtime: Runtime) -> None:
+    """rest_for_one: children started before the failed one are untouched."""
+    log: list = []
+    sup = await start_tree(actor_runtime, "rest_for_one", log)
+    before = await pids(actor_runtime, sup)
+    log.clear()
+    actor_runtime.cast(before["b"], "crash")
+    await actor_runtime.wait_idle()
+    after = await pids(actor_runtime, sup)
+
+    assert [("stop", "c"), ("start", "b"), ("start", "c")] == log
+    assert before["a"] == after["a"]
+
+
+@pytest.mark.parametrize(
+    ("restart", "exit_with", "restarted"),
+    [
+        ("permanent", "normal", True),
+        ("permanent", "crash", True),
+        ("transient", "normal", False),
+        ("transient", "shutdown", False),
+        ("transient", "crash", True),
+        ("temporary", "crash", False),
+        ("temporary", "normal", False),
+    ],
+)
+@pytest.mark.asyncio
+async def test_restart_type_by_exit_reason(actor_runtime: Runtime, restart: str, exit_with: str, restarted: bool) -> None:
+    """OTP's matrix (permanent_normal, transient_abnormal, ...): who is restarted after which exit."""
+    log: list = []
+    sup = await actor_runtime.start(Supervisor, SupervisorFlags(intensity=5), workers(log, "w", restart=restart))
+    first = (await pids(actor_runtime, sup))["w"]
+    actor_runtime.cast(first, exit_with)
+    await actor_runtime.wait_idle()
+
+    children = await pids(actor_runtime, sup)
+    assert restarted == (children.get("w") not in (None, first))
+    if restart == "temporary":
+        assert {} == children
+
+
+@pytest.mark.asyncio
+async def test_intensity_exceeded_stops_children_and_exits_shutdown(actor_runtime: Runtime, log_events: list) -> None:
+    """More than ``intensity`` restarts within ``period`` makes the supervisor give up."""
+    log: list = []
+    sup = await actor_runtime.start(Supervisor, SupervisorFlags(intensity=1, period=5), workers(log, "a", "b"))
+    actor_runtime.cast((await pids(actor_runtime, sup))["b"], "crash")
+    await actor_runtime.wait_idle()
+    actor_runtime.cast((await pids(actor_runtime, sup))["b"], "crash")
+
+    assert "shutdown" == await actor_runtime.wait_exit(sup)
+    assert ("stop", "a") == log[-1]
+    assert any(e["event"] == "intensity_reached" for e in log_events)
+
+
+@pytest.mark.asyncio
+async def test_restarts_outside_the_period_do_not_accumulate(actor_runtime: Runtime) -> None:
+    """The window slides: one crash per period, forever, is within intensity 1."""
+    log: list = []
+    sup = await actor_runtime.start(Supervisor, SupervisorFlags(intensity=1, period=5), workers(log, "a"))
+    for _ in range(4):
+        actor_runtime.cast((await pids(actor_runtime, sup))["a"], "crash")
+        await actor_runtime.wait_idle()
+        await asyncio.sleep(6)
+
+    assert actor_runtime.is_alive(sup)
+    assert 4 == (await count_children(actor_runtime, sup))["restarts"]
+
+
+@pytest.mark.asyncio
+async def test_failing_child_at_start_fails_the_supervisor_naming_it(actor_runtime: Runtime) -> None:
+    """A child whose init fails makes start fail with the child's id and reason; earlier ones stop."""
+    log: list = []
+    children = [*workers(log, "a"), ChildSpec(id="bad", start=(FailsToStart, ()))]
+
+    with pytest.raises(StartFailed) as info:
+        await actor_runtime.start(Supervisor, SupervisorFlags(), children)
+
+    shutdown, (tag, child_id, reason) = info.value.reason
+    assert ("shutdown", "failed_to_start_child", "bad") == (shutdown, tag, child_id)
+    assert "no config" == str(reason)
+    assert [("start", "a"), ("stop", "a")] == log
+
+
+@pytest.mark.asyncio
+async def test_management_calls_and_their_errors(actor_runtime: Runtime) -> None:
+    """terminate/restart/delete/start_child behave as OTP's, with its error words."""
+    log: list = []
+    sup = await actor_runtime.start(Supervisor, SupervisorFlags(), workers(log, "a"))
+
+    with pytest.raises(SupervisorError, match="child 'a': running"):
+        await restart_child(actor_runtime, sup, "a")
+    await terminate_child(actor_runtime, sup, "a")
+    assert {"a": None} == await pids(actor_runtime, sup)
+    with pytest.raises(SupervisorError, match="child 'a': already_present"):
+        await start_child(actor_runtime, sup, ChildSpec(id="a", start=(Idle, ())))
+    assert actor_runtime.is_alive(await restart_child(actor_runtime, sup, "a"))
+    with pytest.raises(SupervisorError, match="child 'a': running"):
+        await delete_child(actor_runtime, sup, "a")
+    await terminate_child(actor_runtime, sup, "a")
+    await delete_child(actor_runtime, sup, "a")
+    with pytest.raises(SupervisorError) as info:
+        await terminate_child(actor_runtime, sup, "a")
+    assert ("not_found", "a") == (info.value.error, info.value.child_id)
+    new = await start_child(actor_runtime, sup, ChildSpec(id="z", start=(Idle, ())))
+    assert {"z": new} == await pids(actor_runtime, sup)
+
+
+@pytest.mark.asyncio
+async def test_escalation_through_three_levels(actor_runtime: Runtime) -> None:
+    """A leaf supervisor that gives up is restarted by its parent; a root that gives up exits."""
+    log: list = []
+    leaf = ChildSpec(id="leaf", start=(Supervisor, (SupervisorFlags(intensity=0), workers(log, "w"))), type="supervisor")
+    middle = ChildSpec(id="middle", start=(Supervisor, (SupervisorFlags(intensity=1), [leaf])), type="supervisor")
+    root = await actor_runtime.start(Supervisor, SupervisorFlags(intensity=0), [middle])
+
+    async def crash_leaf_worker() -> None:
+        middle_pid = (await pids(actor_runtime, root))["middle"]
+        leaf_pid = (await pids(actor_runtime, middle_pid))["leaf"]
+        actor_runtime.cast((await pids(actor_runtime, leaf_pid))["w"], "crash")
+        await actor_runtime.wait_idle()
+
+    await crash_leaf_worker()  # leaf gives up; middle restarts it (1 restart allowed)
+    assert actor_runtime.is_alive(root)
+    await crash_leaf_worker()  # leaf gives up again; middle gives up; root (intensity 0) gives up
+
+    assert not actor_runtime.is_alive(root)
+    assert 0 == actor_runtime.statistics().processes
+
+
+@pytest.mark.asyncio
+async def test_auto_shutdown_any_significant(actor_runtime: Runtime) -> None:
+    """A significant transient child exiting normally shuts the supervisor down."""
+    log: list = []
+    spec = ChildSpec(id="job", start=(Worker, ("job", log)), restart="transient", significant=True)
+    sup = await actor_runtime.start(Supervisor, SupervisorFlags(auto_shutdown="any_significant"), [spec])
+    actor_runtime.cast((await pids(actor_runtime, sup))["job"], "normal")
+
+    assert "shutdown" == await actor_runtime.wait_exit(sup)
+
+
+def test_invalid_child_specs_name_the_field() -> None:
+    """Each bad field is refused with its name, the value and what was expected."""
+    with pytest.raises(InvalidChildSpec, match=r"^restart: 'permenant' is not one of permanent, transient, temporary$"):
+        ChildSpec(id="a", start=(Worker, ()), restart="permenant")  # type: ignore[arg-type]
+    with pytest.raises(InvalidChildSpec, match="a significant child must be transient or temporary"):
+        ChildSpec(id="a", start=(Worker, ()), significant=True)
+    with pytest.raises(InvalidChildSpec, match=r"^start: .* is not an Actor subclass$"):
+        ChildSpec(id="a", start=(int, ()))
+    with pytest.raises(InvalidChildSpec, match=r"^shutdown: -1 must be 'brutal_kill', 'infinity' or seconds >= 0$"):
+        ChildSpec(id="a", start=(Worker, ()), shutdown=-1)
+    with pytest.raises(InvalidChildSpec, match=r"^intensity: -1 must be an int >= 0$"):
+        SupervisorFlags(intensity=-1)
+    spec = ChildSpec(id="a", start=(Worker, ()), restart="transient", significant=True)
+    with pytest.raises(InvalidChildSpec, match=r"^children\[0\]\.significant: True significant children need auto_shutdown"):
+        SupervisorFlags().check_children([spec])
+    with pytest.raises(InvalidChildSpec, match=r"^children\[1\]\.id: 'a' is already used by another child$"):
+        SupervisorFlags().check_children([ChildSpec(id="a", start=(Worker, ())), ChildSpec(id="a", start=(Worker, ()))])
+
+
+def test_default_shutdown_depends_on_child_type() -> None:
+    """Workers default to 5 s, supervisors to infinity, as OTP."""
+    assert (5.0, "infinity") == (
+        ChildSpec(id="w", start=(Worker, ())).shutdown_timeout,
+        ChildSpec(id="s", start=(Supervisor, ()), type="supervisor").shutdown_timeout,
+    )
