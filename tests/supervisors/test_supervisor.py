@@ -72,44 +72,40 @@ async def test_children_start_in_order_and_stop_in_reverse() -> None:
     assert [("start", "a"), ("start", "b"), ("start", "c"), ("stop", "c"), ("stop", "b"), ("stop", "a")] == log
 
 
+async def crash_b(rt: Runtime, strategy: str) -> tuple[dict, dict, list]:
+    """Start children a, b, c under ``strategy``, crash b; returns pids before, after, and the log."""
+    log: list = []
+    sup = await start_tree(rt, strategy, log)
+    before = await pids(rt, sup)
+    log.clear()
+    rt.cast(before["b"], "crash")
+    await rt.wait_idle()
+    return before, await pids(rt, sup), log
+
+
 @pytest.mark.asyncio
 async def test_one_for_one_restarts_only_the_failed_child(actor_runtime: Runtime) -> None:
     """one_for_one: the crashed child gets a new pid; its siblings keep theirs."""
-    log: list = []
-    sup = await start_tree(actor_runtime, "one_for_one", log)
-    before = await pids(actor_runtime, sup)
-    actor_runtime.cast(before["b"], "crash")
-    await actor_runtime.wait_idle()
-    after = await pids(actor_runtime, sup)
+    before, after, log = await crash_b(actor_runtime, "one_for_one")
 
     assert (before["a"], before["c"]) == (after["a"], after["c"])
     assert before["b"] != after["b"] and actor_runtime.is_alive(after["b"])
+    assert [("start", "b")] == log
 
 
 @pytest.mark.asyncio
 async def test_one_for_all_restarts_every_child(actor_runtime: Runtime) -> None:
     """one_for_all: the others stop in reverse order, then all start in order."""
-    log: list = []
-    sup = await start_tree(actor_runtime, "one_for_all", log)
-    before = await pids(actor_runtime, sup)
-    log.clear()
-    actor_runtime.cast(before["b"], "crash")
-    await actor_runtime.wait_idle()
+    before, after, log = await crash_b(actor_runtime, "one_for_all")
 
     assert [("stop", "c"), ("stop", "a"), ("start", "a"), ("start", "b"), ("start", "c")] == log
-    assert not set(before.values()) & set((await pids(actor_runtime, sup)).values())
+    assert not set(before.values()) & set(after.values())
 
 
 @pytest.mark.asyncio
 async def test_rest_for_one_restarts_the_failed_child_and_those_after_it(actor_runtime: Runtime) -> None:
     """rest_for_one: children started before the failed one are untouched."""
-    log: list = []
-    sup = await start_tree(actor_runtime, "rest_for_one", log)
-    before = await pids(actor_runtime, sup)
-    log.clear()
-    actor_runtime.cast(before["b"], "crash")
-    await actor_runtime.wait_idle()
-    after = await pids(actor_runtime, sup)
+    before, after, log = await crash_b(actor_runtime, "rest_for_one")
 
     assert [("stop", "c"), ("start", "b"), ("start", "c")] == log
     assert before["a"] == after["a"]
