@@ -8,14 +8,11 @@ stops and restarts the children started after it. More than ``intensity`` restar
 ``period`` seconds means restarting does not help: the supervisor stops all children in
 reverse order and exits with ``shutdown``, which its own supervisor sees as a child exit.
 
-Stopping a child follows OTP: unlink, send exit ``shutdown`` from the supervisor (so a child
-that traps exits runs ``terminate``), wait on the child's exit, not on a message, for its
-shutdown timeout, then kill.
+Stopping a child follows OTP (``shutdown.py``).
 """
 
 from __future__ import annotations
 
-import collections
 from collections.abc import Hashable, Sequence
 from typing import Any, final
 
@@ -36,6 +33,8 @@ from neural_actors.runtime import (
 
 from .child_spec import ChildSpec, SupervisorFlags
 from .errors import SupervisorError
+from .intensity import RestartIntensity
+from .shutdown import shut_down
 
 __all__ = [
     "Supervisor",
@@ -79,8 +78,7 @@ class Supervisor(Actor):
         flags.check_children(children)
         self.flags = flags
         self.children: list[_Child] = []
-        self.restart_times: collections.deque[float] = collections.deque()
-        self.restarts = 0
+        self.intensity = RestartIntensity(flags.intensity, flags.period)
         for spec in children:
             child = _Child(spec)
             self.children.append(child)
@@ -131,10 +129,9 @@ class Supervisor(Actor):
     # Restart -----------------------------------------------------------------------------
 
     async def _restart(self, child: _Child) -> None:
-        if not self._within_intensity():
+        if not self.intensity.add(self.runtime.now()):
             self._report("intensity_reached", intensity=self.flags.intensity, period=self.flags.period)
             raise Stop("shutdown")
-        self.restarts += 1
         for sibling in await STRATEGIES[self.flags.strategy](self, child):
             try:
                 await self._start(sibling)
@@ -144,15 +141,6 @@ class Supervisor(Actor):
                 self.send(self.pid, _TryAgain(sibling.spec.id))
                 return
             self._report("restart", child=sibling.spec.id, pid=repr(sibling.pid))
-
-    def _within_intensity(self) -> bool:
-        """Record a restart; False if it makes more than ``intensity`` within ``period``."""
-        now = self.runtime.now()
-        times = self.restart_times
-        times.append(now)
-        while times and times[0] <= now - self.flags.period:
-            times.popleft()
-        return len(times) <= self.flags.intensity
 
     async def _one_for_one(self, child: _Child) -> list[_Child]:
         return [child]
@@ -189,18 +177,7 @@ class Supervisor(Actor):
         if pid is None:
             return
         child.pid = None
-        self.unlink(pid)
-        shutdown = child.spec.shutdown_timeout
-        if shutdown == "brutal_kill":
-            self.exit(pid, "kill")
-            reason = await self.runtime.wait_exit(pid)
-        else:
-            self.exit(pid, "shutdown")
-            try:
-                reason = await self.runtime.wait_exit(pid, None if shutdown == "infinity" else float(shutdown))
-            except TimeoutError:
-                self.exit(pid, "kill")
-                reason = await self.runtime.wait_exit(pid)
+        reason = await shut_down(self, pid, child.spec.shutdown_timeout)
         self._report("child_terminated", child=child.spec.id, reason=format_reason(reason), on_purpose=True)
 
     # Management calls --------------------------------------------------------------------
@@ -213,7 +190,7 @@ class Supervisor(Actor):
                 active = sum(c.pid is not None for c in self.children)
                 supervisors = sum(c.spec.type == "supervisor" for c in self.children)
                 return {"specs": len(self.children), "active": active, "supervisors": supervisors,
-                        "workers": len(self.children) - supervisors, "restarts": self.restarts}
+                        "workers": len(self.children) - supervisors, "restarts": self.intensity.total}
             case ("start_child", spec):
                 return await self._start_child(spec)
             case ("terminate_child", child_id):
