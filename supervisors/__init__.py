@@ -2,6 +2,8 @@
 
 from .child_spec import ChildSpec as ChildSpec
 from .child_spec import SupervisorFlags as SupervisorFlags
+from .dynamic import DynamicSupervisor as DynamicSupervisor
+from .dynamic import start_dynamic_child as start_dynamic_child
 from .errors import InvalidChildSpec as InvalidChildSpec
 from .errors import SupervisorError as SupervisorError
 from .supervisor import Supervisor as Supervisor
@@ -14,6 +16,7 @@ from .supervisor import which_children as which_children
 
 __all__ = [
     "ChildSpec",
+    "DynamicSupervisor",
     "InvalidChildSpec",
     "Supervisor",
     "SupervisorError",
@@ -21,6 +24,7 @@ __all__ = [
     "count_children",
     "delete_child",
     "restart_child",
+    "start_dynamic_child",
     "start_child",
     "terminate_child",
     "which_children",
