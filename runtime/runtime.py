@@ -18,8 +18,8 @@ import contextlib
 import itertools
 import logging
 import random
-from collections.abc import Hashable, Iterator
-from typing import Any, Literal, final
+from collections.abc import Awaitable, Callable, Hashable, Iterator
+from typing import Any, Literal, TypeVar, final
 
 import attrs
 import structlog
@@ -46,6 +46,7 @@ from .trace import Trace
 
 __all__ = ["ProcessInfo", "Runtime", "RuntimeStatistics", "TimerRef"]
 
+T = TypeVar("T")
 TimerRef = Ref
 Shutdown = float | Literal["brutal_kill", "infinity"]
 LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
@@ -798,6 +799,10 @@ class BlockingRuntime:
     def __init__(self, runtime: Runtime, portal: Any) -> None:
         self.runtime = runtime
         self._portal = portal
+
+    def run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run ``await fn(*args)`` on the runtime's loop and return its result."""
+        return self._portal.call(fn, *args)
 
     def spawn(self, actor: type[Actor], *args: Any, **options: Any) -> Pid:
         """Blocking ``Runtime.spawn``."""
