@@ -1,5 +1,6 @@
 """OTP supervisor behaviour on top of `neural_actors.runtime` (and only what it exports)."""
 
+from .backoff import Backoff as Backoff
 from .child_spec import ChildSpec as ChildSpec
 from .child_spec import SupervisorFlags as SupervisorFlags
 from .dynamic import DynamicSupervisor as DynamicSupervisor
@@ -15,6 +16,7 @@ from .supervisor import terminate_child as terminate_child
 from .supervisor import which_children as which_children
 
 __all__ = [
+    "Backoff",
     "ChildSpec",
     "DynamicSupervisor",
     "InvalidChildSpec",

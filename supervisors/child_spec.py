@@ -15,6 +15,7 @@ import attrs
 
 from neural_actors.runtime import Actor, FrozenDict, message
 
+from .backoff import Backoff
 from .errors import InvalidChildSpec
 
 __all__ = ["ChildSpec", "SupervisorFlags"]
@@ -84,6 +85,7 @@ class ChildSpec:
             supervisors.
         type: ``worker`` or ``supervisor``.
         significant: its exit may shut the supervisor down (see ``auto_shutdown``).
+        backoff: restart after growing pauses instead of at once (see ``Backoff``).
     """
 
     id: Hashable = attrs.field(validator=_check_id)
@@ -92,10 +94,13 @@ class ChildSpec:
     shutdown: float | str | None = attrs.field(default=None, validator=_check_shutdown)
     type: ChildType = attrs.field(default="worker", validator=_one_of("type", CHILD_TYPES))
     significant: bool = attrs.field(default=False)
+    backoff: Backoff | None = attrs.field(default=None)
 
     def __attrs_post_init__(self) -> None:
         if type(self.significant) is not bool:
             raise InvalidChildSpec("significant", self.significant, "must be true or false")
+        if self.backoff is not None and type(self.backoff) is not Backoff:
+            raise InvalidChildSpec("backoff", self.backoff, "must be a Backoff or None")
         if self.significant and self.restart == "permanent":
             raise InvalidChildSpec("significant", True, "a significant child must be transient or temporary, not permanent")
 

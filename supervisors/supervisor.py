@@ -13,6 +13,7 @@ Stopping a child follows OTP (``shutdown.py``).
 
 from __future__ import annotations
 
+import random
 from collections.abc import Hashable, Sequence
 from typing import Any, final
 
@@ -31,6 +32,7 @@ from neural_actors.runtime import (
     message,
 )
 
+from .backoff import Backoff
 from .child_spec import ChildSpec, SupervisorFlags
 from .errors import SupervisorError
 from .intensity import RestartIntensity
@@ -53,6 +55,9 @@ log = structlog.get_logger("neural_actors.supervisors")
 class _Child:
     spec: ChildSpec
     pid: Pid | None = None
+    started_at: float = 0.0
+    attempt: int = 0  # restarts since the child last ran for backoff.reset_after
+    timer: Any = None  # the pending backoff restart, if any
 
 
 @message
@@ -79,6 +84,7 @@ class Supervisor(Actor):
         self.flags = flags
         self.children: list[_Child] = []
         self.intensity = RestartIntensity(flags.intensity, flags.period)
+        self.rng = random.Random(self.pid.serial)  # backoff jitter that replays with the run
         for spec in children:
             child = _Child(spec)
             self.children.append(child)
@@ -102,7 +108,8 @@ class Supervisor(Actor):
         elif type(msg) is _TryAgain:
             child = self._by_id(msg.child_id)
             if child is not None and child.pid is None:
-                await self._restart(child)
+                child.timer = None
+                await self._restart(child, counted=child.spec.backoff is None)
         else:
             Actor.handle_info(self, msg)
 
@@ -111,7 +118,10 @@ class Supervisor(Actor):
         self._report("child_terminated", child=child.spec.id, reason=format_reason(reason))
         spec = child.spec
         if spec.restart == "permanent" or (spec.restart == "transient" and not is_shutdown(reason)):
-            await self._restart(child)
+            if spec.backoff is None:
+                await self._restart(child)
+            else:
+                self._schedule_restart(child, spec.backoff)
             return
         if spec.restart == "temporary":
             self.children.remove(child)
@@ -128,8 +138,19 @@ class Supervisor(Actor):
 
     # Restart -----------------------------------------------------------------------------
 
-    async def _restart(self, child: _Child) -> None:
-        if not self.intensity.add(self.runtime.now()):
+    def _schedule_restart(self, child: _Child, backoff: Backoff) -> None:
+        """Restart after a pause that doubles with each quick failure (the backoff throttles,
+        so these restarts do not count toward the intensity)."""
+        now = self.runtime.now()
+        if now - child.started_at >= backoff.reset_after:
+            child.attempt = 0
+        delay = backoff.delay(child.attempt, self.rng)
+        child.attempt += 1
+        child.timer = self.send_after(delay, _TryAgain(child.spec.id))
+        self._report("restart_scheduled", child=child.spec.id, delay=round(delay, 6), attempt=child.attempt)
+
+    async def _restart(self, child: _Child, counted: bool = True) -> None:
+        if counted and not self.intensity.add(self.runtime.now()):
             self._report("intensity_reached", intensity=self.flags.intensity, period=self.flags.period)
             raise Stop("shutdown")
         for sibling in await STRATEGIES[self.flags.strategy](self, child):
@@ -159,6 +180,7 @@ class Supervisor(Actor):
     async def _start(self, child: _Child) -> None:
         spec = child.spec
         child.pid = await self.start_link(spec.actor, *spec.args, kwargs=spec.kwargs, shutdown=spec.shutdown_timeout)
+        child.started_at = self.runtime.now()
         self._report("child_started", child=spec.id, pid=repr(child.pid))
 
     async def _terminate_many(self, children: Sequence[_Child]) -> None:
@@ -197,6 +219,9 @@ class Supervisor(Actor):
                 child = self._by_id(child_id)
                 if child is None:
                     return _Failure("not_found", child_id)
+                if child.timer is not None:
+                    self.cancel_timer(child.timer)
+                    child.timer = None
                 await self._terminate(child)
                 if child.spec.restart == "temporary":
                     self.children.remove(child)
