@@ -105,7 +105,13 @@ def tree(workers: int, seed: int, chaos_interval: float) -> list[ChildSpec]:
 
 
 async def run_demo(
-    *, requests: int = 2000, workers: int = 4, batch: int = 32, seed: int = 0, chaos_interval: float = 0.05
+    *,
+    requests: int = 2000,
+    workers: int = 4,
+    batch: int = 32,
+    seed: int = 0,
+    chaos_interval: float = 0.05,
+    intensity: int | None = None,
 ) -> DemoReport:
     """Run the supervised inference job and return its report.
 
@@ -115,17 +121,23 @@ async def run_demo(
         batch: rows per batch.
         seed: seeds the data, the weights and the chaos monkey.
         chaos_interval: virtual seconds between kills.
+        intensity: restarts the root allows per ``chaos_interval`` (default: one per worker).
+
+    Raises:
+        ActorExited: the root supervisor gave up (its reason is the exception's reason).
     """
     rng = np.random.default_rng(seed)
     w1, w2 = make_weights(seed)
     async with Runtime(clock="virtual", seed=seed) as rt:
-        flags = SupervisorFlags(strategy="one_for_one", intensity=workers, period=chaos_interval)
+        allowed = workers if intensity is None else intensity
+        flags = SupervisorFlags(strategy="one_for_one", intensity=allowed, period=chaos_interval)
         root = await rt.start(Supervisor, flags, tree(workers, seed, chaos_interval), name="root")
+        root_exit = asyncio.ensure_future(rt.wait_exit(root))
         chaos = next(pid for child_id, pid, _ in await which_children(rt, root) if child_id == "chaos")
         served = retried = correct = 0
         for i in range(requests):
             rows = freeze(rng.standard_normal((batch, FEATURES), dtype=np.float32))
-            labels, retries = await _serve(rt, i, Infer(rows))
+            labels, retries = await _serve(rt, i, Infer(rows), root_exit)
             served += 1
             retried += retries
             correct += int(np.sum(labels == classify(rows, w1, w2)))
@@ -145,10 +157,12 @@ async def run_demo(
     return report
 
 
-async def _serve(rt: Runtime, index: int, request: Infer) -> tuple[np.ndarray, int]:
+async def _serve(rt: Runtime, index: int, request: Infer, root_exit: asyncio.Future[Any]) -> tuple[np.ndarray, int]:
     """Send ``request`` round-robin; if its worker dies first, try the next one."""
     retries = 0
     while True:
+        if root_exit.done():
+            raise ActorExited(rt.whereis("root") or "root", root_exit.result())
         members = rt.members(WORKERS_GROUP)
         if members:
             try:
