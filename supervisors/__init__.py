@@ -5,6 +5,7 @@ from .child_spec import ChildSpec as ChildSpec
 from .child_spec import SupervisorFlags as SupervisorFlags
 from .dynamic import DynamicSupervisor as DynamicSupervisor
 from .dynamic import start_dynamic_child as start_dynamic_child
+from .errors import ChildRestarting as ChildRestarting
 from .errors import InvalidChildSpec as InvalidChildSpec
 from .errors import SupervisorError as SupervisorError
 from .supervisor import Supervisor as Supervisor
@@ -17,6 +18,7 @@ from .supervisor import which_children as which_children
 
 __all__ = [
     "Backoff",
+    "ChildRestarting",
     "ChildSpec",
     "DynamicSupervisor",
     "InvalidChildSpec",

@@ -86,6 +86,8 @@ class ChildSpec:
         type: ``worker`` or ``supervisor``.
         significant: its exit may shut the supervisor down (see ``auto_shutdown``).
         backoff: restart after growing pauses instead of at once (see ``Backoff``).
+        name: register each incarnation of the child under this name, so clients address
+            it across restarts.
     """
 
     id: Hashable = attrs.field(validator=_check_id)
@@ -95,6 +97,7 @@ class ChildSpec:
     type: ChildType = attrs.field(default="worker", validator=_one_of("type", CHILD_TYPES))
     significant: bool = attrs.field(default=False)
     backoff: Backoff | None = attrs.field(default=None)
+    name: Hashable | None = attrs.field(default=None)
 
     def __attrs_post_init__(self) -> None:
         if type(self.significant) is not bool:

@@ -28,3 +28,15 @@ class SupervisorError(LookupError):
 
     def __str__(self) -> str:
         return f"child {self.child_id!r}: {self.error}"
+
+
+class ChildRestarting(RuntimeError):
+    """Raised in a caller whose call reached a child that is pausing before a backoff restart."""
+
+    def __init__(self, child_id: Any, name: Any) -> None:
+        super().__init__(child_id, name)
+        self.child_id = child_id
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"child {self.child_id!r} ({self.name!r}) is restarting; retry later"

@@ -32,7 +32,7 @@ from neural_actors.runtime import (
     message,
 )
 
-from .backoff import Backoff
+from .backoff import Backoff, Pausing
 from .child_spec import ChildSpec, SupervisorFlags
 from .errors import SupervisorError
 from .intensity import RestartIntensity
@@ -58,6 +58,7 @@ class _Child:
     started_at: float = 0.0
     attempt: int = 0  # restarts since the child last ran for backoff.reset_after
     timer: Any = None  # the pending backoff restart, if any
+    pausing: Pid | None = None  # holds a named child's name during a backoff pause
 
 
 @message
@@ -147,6 +148,8 @@ class Supervisor(Actor):
         delay = backoff.delay(child.attempt, self.rng)
         child.attempt += 1
         child.timer = self.send_after(delay, _TryAgain(child.spec.id))
+        if child.spec.name is not None:
+            child.pausing = self.spawn_link(Pausing, child.spec.id, child.spec.name, backoff.stash, name=child.spec.name)
         self._report("restart_scheduled", child=child.spec.id, delay=round(delay, 6), attempt=child.attempt)
 
     async def _restart(self, child: _Child, counted: bool = True) -> None:
@@ -179,9 +182,25 @@ class Supervisor(Actor):
 
     async def _start(self, child: _Child) -> None:
         spec = child.spec
-        child.pid = await self.start_link(spec.actor, *spec.args, kwargs=spec.kwargs, shutdown=spec.shutdown_timeout)
+        stashed = await self._end_pause(child)
+        child.pid = await self.start_link(
+            spec.actor, *spec.args, kwargs=spec.kwargs, shutdown=spec.shutdown_timeout, name=spec.name
+        )
         child.started_at = self.runtime.now()
         self._report("child_started", child=spec.id, pid=repr(child.pid))
+        for msg in stashed:
+            self.cast(child.pid, msg)
+
+    async def _end_pause(self, child: _Child) -> tuple[Any, ...]:
+        """Stop the stand-in holding the child's name; returns the casts it stashed."""
+        if child.pausing is None:
+            return ()
+        pausing, child.pausing = child.pausing, None
+        stashed, dropped = await self.call(pausing, ("hand_over", child.spec.id))
+        await shut_down(self, pausing, "brutal_kill")
+        if dropped:
+            self._report("casts_dropped_while_restarting", child=child.spec.id, dropped=dropped)
+        return stashed
 
     async def _terminate_many(self, children: Sequence[_Child]) -> None:
         """Stop children in reverse start order; strategy-stopped temporary children are gone."""
@@ -222,6 +241,7 @@ class Supervisor(Actor):
                 if child.timer is not None:
                     self.cancel_timer(child.timer)
                     child.timer = None
+                    await self._end_pause(child)
                 await self._terminate(child)
                 if child.spec.restart == "temporary":
                     self.children.remove(child)

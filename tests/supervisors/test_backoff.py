@@ -8,6 +8,7 @@ import pytest
 from neural_actors.runtime import Actor, Runtime
 from neural_actors.supervisors import (
     Backoff,
+    ChildRestarting,
     ChildSpec,
     InvalidChildSpec,
     Supervisor,
@@ -105,3 +106,49 @@ async def test_terminate_child_cancels_a_pending_restart(actor_runtime: Runtime)
 
     assert 1 == len(starts)
     assert [("f", None, "worker")] == list(await which_children(actor_runtime, sup))
+
+
+class Named(Actor):
+    """Remembers the casts it received; crashes on ``boom``."""
+
+    def init(self) -> None:
+        self.seen: list = []
+
+    def handle_cast(self, msg):
+        if msg == "boom":
+            raise RuntimeError(msg)
+        self.seen.append(msg)
+
+    def handle_call(self, msg, caller):
+        return tuple(self.seen)
+
+
+async def paused_named_child(rt: Runtime, stash: int) -> object:
+    backoff = Backoff(min=5, random_factor=0, stash=stash)
+    sup = await rt.start(Supervisor, SupervisorFlags(), [ChildSpec(id="n", start=(Named, ()), backoff=backoff, name="svc")])
+    rt.cast("svc", "boom")
+    await rt.wait_idle()
+    return sup
+
+
+@pytest.mark.asyncio
+async def test_calls_to_a_pausing_child_fail_fast(actor_runtime: Runtime) -> None:
+    """A call to the name of a child waiting for its restart raises ``ChildRestarting`` at once."""
+    await paused_named_child(actor_runtime, stash=0)
+    start = actor_runtime.now()
+
+    with pytest.raises(ChildRestarting, match=r"child 'n' \('svc'\) is restarting; retry later"):
+        await actor_runtime.call("svc", "seen?", timeout=60)
+    assert start == actor_runtime.now()
+
+
+@pytest.mark.asyncio
+async def test_casts_during_a_pause_are_stashed_then_delivered_in_order(actor_runtime: Runtime, log_events: list) -> None:
+    """Up to ``stash`` casts wait for the restarted child; the rest are dropped and counted."""
+    await paused_named_child(actor_runtime, stash=2)
+    for n in range(3):
+        actor_runtime.cast("svc", n)
+    await asyncio.sleep(6)
+
+    assert (0, 1) == await actor_runtime.call("svc", "seen?")
+    assert [1] == [e["dropped"] for e in log_events if e["event"] == "casts_dropped_while_restarting"]
