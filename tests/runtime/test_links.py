@@ -106,6 +106,7 @@ async def test_linking_to_dead_pid_exits_with_noproc(actor_runtime: Runtime) -> 
     actor_runtime.cast(trapping, ("link", dead))
 
     assert "noproc" == await actor_runtime.wait_exit(plain)
+    await actor_runtime.wait_idle()
     assert (Exit(dead, "noproc"),) == await actor_runtime.call(trapping, Get())
 
 
