@@ -85,6 +85,9 @@ class Supervisor(Actor):
         self.flags = flags
         self.children: list[_Child] = []
         self.intensity = RestartIntensity(flags.intensity, flags.period)
+        # Bound once: the module-level proxy would rebuild a logger for every report, which
+        # costs more than a restart when the level is filtered out anyway.
+        self._log = log.bind(supervisor=repr(self.pid))
         self.rng = random.Random(self.pid.serial)  # backoff jitter that replays with the run
         for spec in children:
             child = _Child(spec)
@@ -289,7 +292,7 @@ class Supervisor(Actor):
         return next((c for c in self.children if c.spec.id == child_id), None)
 
     def _report(self, event: str, **fields: Any) -> None:
-        log.info(event, supervisor=repr(self.pid), **fields)
+        self._log.info(event, **fields)
 
 
 STRATEGIES = {
