@@ -263,3 +263,21 @@ def test_default_shutdown_depends_on_child_type() -> None:
         ChildSpec(id="w", start=(Worker, ())).shutdown_timeout,
         ChildSpec(id="s", start=(Supervisor, ()), type="supervisor").shutdown_timeout,
     )
+
+
+@pytest.mark.asyncio
+async def test_auto_shutdown_all_significant(actor_runtime: Runtime) -> None:
+    """The supervisor shuts down only when the last significant child has exited."""
+    log: list = []
+    specs = [
+        ChildSpec(id=name, start=(Worker, (name, log)), restart="temporary", significant=True) for name in ("x", "y")
+    ]
+    sup = await actor_runtime.start(Supervisor, SupervisorFlags(auto_shutdown="all_significant"), specs)
+    children = await pids(actor_runtime, sup)
+    actor_runtime.cast(children["x"], "normal")
+    await actor_runtime.wait_idle()
+    assert actor_runtime.is_alive(sup)
+
+    actor_runtime.cast(children["y"], "normal")
+
+    assert "shutdown" == await actor_runtime.wait_exit(sup)
