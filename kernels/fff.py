@@ -1,0 +1,103 @@
+"""Fast FeedForward (FFF) hard inference: one root-to-leaf path per token.
+
+UltraFastBERT's variant: every node of a balanced binary tree of depth ``D`` is a GeLU neuron;
+a token evaluates only the ``D + 1`` neurons on its path, choosing the right child when the
+pre-activation is positive (exactly 0 goes left, child ``2i + 1``), and the output sums those
+neurons' activations times their output weights. With ``D = 11`` a token touches 12 of 4,095
+neurons, which is where the speed-up over a dense layer of the same width comes from.
+
+Two kernels share one inner walk: a serial one for small batches (starting threads costs more
+than a few tokens' work) and one parallel over tokens. At the top levels every token reads the
+same weight rows, which stay in cache for the whole batch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+__all__ = ["PARALLEL_MIN_BATCH", "ultrafast_infer"]
+
+#: Below this many tokens the serial kernel wins (measured: the parallel launch costs ~20 us).
+PARALLEL_MIN_BATCH = 64
+
+_SQRT_HALF = np.float32(1.0 / math.sqrt(2.0))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _walk(x, w_in, b_in, w_out, out, token, depth):  # pragma: no cover - compiled
+    trees = w_in.shape[0]
+    d_in = x.shape[1]
+    d_out = w_out.shape[2]
+    for k in range(trees):
+        node = 0
+        for _ in range(depth + 1):
+            pre = b_in[k, node]
+            for j in range(d_in):
+                pre += w_in[k, node, j] * x[token, j]
+            act = np.float32(0.5) * pre * (np.float32(1.0) + math.erf(pre * _SQRT_HALF))
+            for j in range(d_out):
+                out[token, j] += act * w_out[k, node, j]
+            node = 2 * node + 2 if pre > 0 else 2 * node + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _infer_serial(x, w_in, b_in, w_out, out, depth):  # pragma: no cover - compiled
+    for token in range(x.shape[0]):
+        _walk(x, w_in, b_in, w_out, out, token, depth)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _infer_parallel(x, w_in, b_in, w_out, out, depth):  # pragma: no cover - compiled
+    for token in numba.prange(x.shape[0]):
+        _walk(x, w_in, b_in, w_out, out, token, depth)
+
+
+def ultrafast_infer(x: np.ndarray, w_in: np.ndarray, b_in: np.ndarray, w_out: np.ndarray) -> np.ndarray:
+    """UltraFastBERT FFF hard inference, K trees side by side, outputs summed.
+
+    Args:
+        x: ``(B, d_in)`` float32 tokens.
+        w_in: ``(K, N, d_in)`` float32 node weights, ``N = 2**(depth + 1) - 1``.
+        b_in: ``(K, N)`` float32 node biases.
+        w_out: ``(K, N, d_out)`` float32 output weights.
+
+    Returns:
+        ``(B, d_out)`` float32, a new array; the inputs are not modified.
+
+    Raises:
+        ValueError: a wrong dtype, shape, node count or non-finite weight, naming the argument.
+    """
+    depth = _check(x, w_in, b_in, w_out)
+    out = np.zeros((x.shape[0], w_out.shape[2]), dtype=np.float32)
+    kernel = _infer_parallel if x.shape[0] >= PARALLEL_MIN_BATCH else _infer_serial
+    kernel(x, w_in, b_in, w_out, out, depth)
+    return out
+
+
+def _check(x: np.ndarray, w_in: np.ndarray, b_in: np.ndarray, w_out: np.ndarray) -> int:
+    """Validate the arguments; returns the tree depth."""
+    for name, array, ndim in (("x", x, 2), ("w_in", w_in, 3), ("b_in", b_in, 2), ("w_out", w_out, 3)):
+        if not isinstance(array, np.ndarray) or array.dtype != np.float32:
+            got = array.dtype if isinstance(array, np.ndarray) else type(array).__name__
+            raise ValueError(f"{name} must be a float32 ndarray (got {got}); convert with .astype(np.float32)")
+        if array.ndim != ndim:
+            raise ValueError(f"{name} must have {ndim} dimensions (got shape {array.shape})")
+        if not array.flags.c_contiguous:
+            raise ValueError(f"{name} must be C-contiguous; pass np.ascontiguousarray({name})")
+    trees, nodes, d_in = w_in.shape
+    depth = int(round(math.log2(nodes + 1))) - 1 if nodes > 0 else -1
+    if nodes < 1 or 2 ** (depth + 1) - 1 != nodes:
+        raise ValueError(f"w_in.shape[1] must be 2**(depth+1) - 1 nodes (got {nodes})")
+    if x.shape[1] != d_in:
+        raise ValueError(f"x.shape[1] must equal w_in.shape[2] = {d_in} (got {x.shape[1]})")
+    if b_in.shape != (trees, nodes):
+        raise ValueError(f"b_in must have shape {(trees, nodes)} (got {b_in.shape})")
+    if w_out.shape[:2] != (trees, nodes):
+        raise ValueError(f"w_out must have shape ({trees}, {nodes}, d_out) (got {w_out.shape})")
+    for name, array in (("w_in", w_in), ("b_in", b_in), ("w_out", w_out)):
+        if not np.isfinite(array).all():
+            raise ValueError(f"{name} holds NaN or infinite values")
+    return depth
