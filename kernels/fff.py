@@ -18,7 +18,7 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["PARALLEL_MIN_BATCH", "ultrafast_infer"]
+__all__ = ["PARALLEL_MIN_BATCH", "fff_leaf_infer", "ultrafast_infer"]
 
 #: Below this many tokens the serial kernel wins (measured: the parallel launch costs ~20 us).
 PARALLEL_MIN_BATCH = 64
@@ -79,18 +79,95 @@ def ultrafast_infer(x: np.ndarray, w_in: np.ndarray, b_in: np.ndarray, w_out: np
     out = np.zeros((x.shape[0], w_out.shape[2]), dtype=np.float32)
     kernel = _infer_parallel if x.shape[0] >= PARALLEL_MIN_BATCH else _infer_serial
     kernel(x, w_in, b_in, w_out, out, depth)
-    if not np.isfinite(out).all():
-        # Checking every weight on every call would cost more than the inference itself
-        # (6M floats at BERT-base sizes); a non-finite result is traced back instead.
-        if not np.isfinite(x).all():
-            raise ValueError("x holds NaN or infinite values")
-        raise ValueError("w_in, b_in or w_out holds NaN or infinite values on the paths taken")
+    _check_finite(out, x)
     return out
 
 
-def _check(x: np.ndarray, w_in: np.ndarray, b_in: np.ndarray, w_out: np.ndarray) -> int:
-    """Validate the arguments; returns the tree depth."""
-    for name, array, ndim in (("x", x, 2), ("w_in", w_in, 3), ("b_in", b_in, 2), ("w_out", w_out, 3)):
+@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH, inline="always")
+def _leaf_walk(x, node_w, node_b, w1, b1, w2, b2, out, token, depth):  # pragma: no cover - compiled
+    node = 0
+    for _ in range(depth):
+        logit = node_b[node]
+        for j in range(x.shape[1]):
+            logit += node_w[node, j] * x[token, j]
+        node = 2 * node + 2 if logit > 0 else 2 * node + 1
+    leaf = node - (2**depth - 1)
+    for j in range(w2.shape[2]):
+        out[token, j] = b2[leaf, j]
+    for h in range(w1.shape[2]):
+        pre = b1[leaf, h]
+        for j in range(x.shape[1]):
+            pre += x[token, j] * w1[leaf, j, h]
+        if pre > 0:  # ReLU, the reference implementation's default leaf activation
+            for j in range(w2.shape[2]):
+                out[token, j] += pre * w2[leaf, h, j]
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _leaf_serial(x, node_w, node_b, w1, b1, w2, b2, out, depth):  # pragma: no cover - compiled
+    for token in range(x.shape[0]):
+        _leaf_walk(x, node_w, node_b, w1, b1, w2, b2, out, token, depth)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH, parallel=True)
+def _leaf_parallel(x, node_w, node_b, w1, b1, w2, b2, out, depth):  # pragma: no cover - compiled
+    for token in numba.prange(x.shape[0]):
+        _leaf_walk(x, node_w, node_b, w1, b1, w2, b2, out, token, depth)
+
+
+def fff_leaf_infer(
+    x: np.ndarray,
+    node_w: np.ndarray,
+    node_b: np.ndarray,
+    leaf_w1: np.ndarray,
+    leaf_b1: np.ndarray,
+    leaf_w2: np.ndarray,
+    leaf_b2: np.ndarray,
+) -> np.ndarray:
+    """FFF with leaves, hard inference: descend ``depth`` node classifiers, run one leaf.
+
+    Each leaf is a ReLU feedforward of width ``l``, with its output bias (the reference
+    implementation's eval path drops ``leaf_b2``, which its training path adds; we keep it).
+
+    Args:
+        x: ``(B, d_in)`` float32 tokens.
+        node_w: ``(2**depth - 1, d_in)`` node classifier weights; ``node_b``: ``(2**depth - 1,)``.
+        leaf_w1: ``(2**depth, d_in, l)``; ``leaf_b1``: ``(2**depth, l)``.
+        leaf_w2: ``(2**depth, l, d_out)``; ``leaf_b2``: ``(2**depth, d_out)``.
+
+    Returns:
+        ``(B, d_out)`` float32, a new array.
+
+    Raises:
+        ValueError: a wrong dtype, shape or leaf count, naming the argument; non-finite values.
+    """
+    _check_arrays(
+        ("x", x, 2), ("node_w", node_w, 2), ("node_b", node_b, 1), ("leaf_w1", leaf_w1, 3),
+        ("leaf_b1", leaf_b1, 2), ("leaf_w2", leaf_w2, 3), ("leaf_b2", leaf_b2, 2),
+    )
+    leaves, d_in, width = leaf_w1.shape
+    depth = int(round(math.log2(leaves))) if leaves > 0 else -1
+    if leaves < 1 or 2**depth != leaves:
+        raise ValueError(f"leaf_w1.shape[0] must be a power of two, 2**depth leaves (got {leaves})")
+    expected = {
+        "x": (x.shape[0], d_in), "node_w": (leaves - 1, d_in), "node_b": (leaves - 1,),
+        "leaf_b1": (leaves, width), "leaf_w2": (leaves, width, leaf_w2.shape[2]),
+        "leaf_b2": (leaves, leaf_w2.shape[2]),
+    }
+    for name, array in (("x", x), ("node_w", node_w), ("node_b", node_b), ("leaf_b1", leaf_b1),
+                        ("leaf_w2", leaf_w2), ("leaf_b2", leaf_b2)):
+        if array.shape != expected[name]:
+            raise ValueError(f"{name} must have shape {expected[name]} for depth {depth} (got {array.shape})")
+    out = np.empty((x.shape[0], leaf_w2.shape[2]), dtype=np.float32)
+    kernel = _leaf_parallel if x.shape[0] >= PARALLEL_MIN_BATCH else _leaf_serial
+    kernel(x, node_w, node_b, leaf_w1, leaf_b1, leaf_w2, leaf_b2, out, depth)
+    _check_finite(out, x)
+    return out
+
+
+def _check_arrays(*specs: tuple[str, np.ndarray, int]) -> None:
+    """Each ``(name, array, ndim)`` must be a C-contiguous float32 array of that rank."""
+    for name, array, ndim in specs:
         if not isinstance(array, np.ndarray) or array.dtype != np.float32:
             got = array.dtype if isinstance(array, np.ndarray) else type(array).__name__
             raise ValueError(f"{name} must be a float32 ndarray (got {got}); convert with .astype(np.float32)")
@@ -98,6 +175,23 @@ def _check(x: np.ndarray, w_in: np.ndarray, b_in: np.ndarray, w_out: np.ndarray)
             raise ValueError(f"{name} must have {ndim} dimensions (got shape {array.shape})")
         if not array.flags.c_contiguous:
             raise ValueError(f"{name} must be C-contiguous; pass np.ascontiguousarray({name})")
+
+
+def _check_finite(out: np.ndarray, x: np.ndarray) -> None:
+    """Trace a non-finite result back to its cause.
+
+    Checking every weight on every call would cost more than the inference itself (6M floats
+    at BERT-base sizes), so only the result and the input are scanned.
+    """
+    if not np.isfinite(out).all():
+        if not np.isfinite(x).all():
+            raise ValueError("x holds NaN or infinite values")
+        raise ValueError("the weights hold NaN or infinite values on the paths taken")
+
+
+def _check(x: np.ndarray, w_in: np.ndarray, b_in: np.ndarray, w_out: np.ndarray) -> int:
+    """Validate the arguments; returns the tree depth."""
+    _check_arrays(("x", x, 2), ("w_in", w_in, 3), ("b_in", b_in, 2), ("w_out", w_out, 3))
     trees, nodes, d_in = w_in.shape
     depth = int(round(math.log2(nodes + 1))) - 1 if nodes > 0 else -1
     if nodes < 1 or 2 ** (depth + 1) - 1 != nodes:

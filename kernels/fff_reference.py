@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-__all__ = ["gelu_reference", "ultrafast_infer_reference"]
+__all__ = ["fff_leaf_infer_reference", "gelu_reference", "ultrafast_infer_reference"]
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
@@ -38,3 +38,24 @@ def ultrafast_infer_reference(x: np.ndarray, w_in: np.ndarray, b_in: np.ndarray,
             y += gelu_reference(pre)[:, None] * w_out[k, node]
             node = 2 * node + 1 + (pre > 0)
     return y
+
+
+def fff_leaf_infer_reference(
+    x: np.ndarray,
+    node_w: np.ndarray,
+    node_b: np.ndarray,
+    leaf_w1: np.ndarray,
+    leaf_b1: np.ndarray,
+    leaf_w2: np.ndarray,
+    leaf_b2: np.ndarray,
+) -> np.ndarray:
+    """FFF with leaves, hard: descend by the sign of each node's logit (0 goes left), then
+    ``relu(x @ w1 + b1) @ w2 + b2`` of the leaf reached."""
+    depth = int(round(math.log2(leaf_w1.shape[0])))
+    node = np.zeros(x.shape[0], dtype=np.int64)
+    for _ in range(depth):
+        logit = np.einsum("bd,bd->b", x, node_w[node]) + node_b[node]
+        node = 2 * node + 1 + (logit > 0)
+    leaf = node - (2**depth - 1)
+    hidden = np.maximum(np.einsum("bd,bdh->bh", x, leaf_w1[leaf]) + leaf_b1[leaf], 0.0)
+    return (np.einsum("bh,bho->bo", hidden, leaf_w2[leaf]) + leaf_b2[leaf]).astype(np.float32)

@@ -1,10 +1,10 @@
-"""FFF hard inference against its numpy reference: random shapes, edge cases, bad input."""
+"""FFF hard inference (both variants) against the numpy references: random shapes, edge cases, bad input."""
 
 import numpy as np
 import pytest
 
-from neural_actors.kernels.fff import PARALLEL_MIN_BATCH, ultrafast_infer
-from neural_actors.kernels.fff_reference import ultrafast_infer_reference
+from neural_actors.kernels.fff import PARALLEL_MIN_BATCH, fff_leaf_infer, ultrafast_infer
+from neural_actors.kernels.fff_reference import fff_leaf_infer_reference, ultrafast_infer_reference
 
 
 def random_tree(rng: np.random.Generator, batch: int, depth: int, trees: int, d_in: int, d_out: int) -> tuple:
@@ -61,7 +61,7 @@ def test_inputs_are_not_modified() -> None:
         (lambda a: (a[0], a[1][:, :6].copy(), *a[2:]), r"w_in.shape\[1\] must be 2\*\*\(depth\+1\) - 1 nodes \(got 6\)"),
         (lambda a: (a[0][:, :3].copy(), *a[1:]), r"x.shape\[1\] must equal w_in.shape\[2\] = 6 \(got 3\)"),
         (lambda a: (a[0], a[1], a[2][:, :3].copy(), a[3]), r"b_in must have shape \(2, 7\) \(got \(2, 3\)\)"),
-        (lambda a: (a[0], a[1], a[2], np.full_like(a[3], np.nan)), "w_in, b_in or w_out holds NaN or infinite values on the paths taken"),
+        (lambda a: (a[0], a[1], a[2], np.full_like(a[3], np.nan)), "the weights hold NaN or infinite values on the paths taken"),
         (lambda a: (np.full_like(a[0], np.inf), *a[1:]), "x holds NaN or infinite values"),
         (lambda a: (a[0].T, *a[1:]), "x must be C-contiguous"),
         (lambda a: (a[0][0], *a[1:]), r"x must have 2 dimensions \(got shape \(6,\)\)"),
@@ -73,3 +73,55 @@ def test_bad_input_names_the_argument(change, message: str) -> None:
 
     with pytest.raises(ValueError, match=message):
         ultrafast_infer(*change(args))
+
+
+def random_leaves(rng: np.random.Generator, batch: int, depth: int, width: int, d_in: int = 10, d_out: int = 4) -> tuple:
+    leaves = 2**depth
+    return (
+        rng.standard_normal((batch, d_in), dtype=np.float32),
+        rng.standard_normal((leaves - 1, d_in), dtype=np.float32),
+        rng.standard_normal((leaves - 1,), dtype=np.float32),
+        rng.standard_normal((leaves, d_in, width), dtype=np.float32),
+        rng.standard_normal((leaves, width), dtype=np.float32),
+        rng.standard_normal((leaves, width, d_out), dtype=np.float32),
+        rng.standard_normal((leaves, d_out), dtype=np.float32),
+    )
+
+
+@pytest.mark.parametrize("batch", [0, 1, 9, PARALLEL_MIN_BATCH + 3])
+@pytest.mark.parametrize("depth", [0, 1, 4, 8])
+@pytest.mark.parametrize("width", [1, 16, 64])
+def test_leaf_variant_matches_reference(batch: int, depth: int, width: int) -> None:
+    """FFF with leaves equals its reference: depth 0 (one leaf) to 8, leaf width 1 to 64."""
+    args = random_leaves(np.random.default_rng(depth * 100 + width), batch, depth, width)
+
+    np.testing.assert_allclose(fff_leaf_infer(*args), fff_leaf_infer_reference(*args), rtol=1e-5, atol=1e-4)
+
+
+def test_leaf_variant_adds_the_leaf_output_bias() -> None:
+    """With zero leaf weights the output is exactly the reached leaf's output bias."""
+    x, node_w, node_b, w1, b1, w2, b2 = random_leaves(np.random.default_rng(3), 5, 2, 4)
+    w2 = np.zeros_like(w2)
+    leaf = fff_leaf_infer_reference(x, node_w, node_b, w1, b1, w2, b2)
+
+    np.testing.assert_array_equal(leaf, fff_leaf_infer(x, node_w, node_b, w1, b1, w2, b2))
+    assert all(any(np.array_equal(row, bias) for bias in b2) for row in leaf)
+
+
+def test_leaf_variant_zero_logit_goes_left() -> None:
+    """A node logit of exactly 0 sends the token to the left leaf."""
+    x = np.ones((1, 2), dtype=np.float32)
+    node_w, node_b = np.zeros((1, 2), np.float32), np.zeros(1, np.float32)
+    w1, b1 = np.zeros((2, 2, 1), np.float32), np.zeros((2, 1), np.float32)
+    w2, b2 = np.zeros((2, 1, 1), np.float32), np.array([[1.0], [2.0]], np.float32)
+
+    assert [[1.0]] == fff_leaf_infer(x, node_w, node_b, w1, b1, w2, b2).tolist()
+
+
+def test_leaf_variant_bad_shapes_name_the_argument() -> None:
+    """A leaf count that is not a power of two or a mismatched node table is refused."""
+    args = list(random_leaves(np.random.default_rng(4), 3, 2, 4))
+    with pytest.raises(ValueError, match=r"node_w must have shape \(3, 10\) for depth 2 \(got \(2, 10\)\)"):
+        fff_leaf_infer(args[0], args[1][:2].copy(), *args[2:])
+    with pytest.raises(ValueError, match=r"leaf_w1.shape\[0\] must be a power of two, 2\*\*depth leaves \(got 3\)"):
+        fff_leaf_infer(*args[:3], args[3][:3].copy(), *args[4:])
