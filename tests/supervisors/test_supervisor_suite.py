@@ -132,12 +132,14 @@ async def test_temporary_bystander(actor_runtime: Runtime) -> None:
     assert ["perm"] == [cid for cid, _, _ in await which_children(actor_runtime, sup)]
 
 
+@pytest.mark.parametrize("strategy", ["one_for_all", "rest_for_one"])
 @pytest.mark.asyncio
-async def test_one_for_all_other_child_fails_restart(actor_runtime: Runtime) -> None:
-    """one_for_all_other_child_fails_restart: a sibling that cannot restart makes the supervisor give up."""
+async def test_other_child_fails_restart(actor_runtime: Runtime, strategy: str) -> None:
+    """one_for_all_other_child_fails_restart, rest_for_one_other_child_fails_restart: a later
+    sibling that cannot restart exhausts the intensity and the supervisor gives up."""
     plan = {"fail_start": ("b",)}
     children = [spec("a", plan), spec("b", plan)]
-    sup = await actor_runtime.start(Supervisor, SupervisorFlags(strategy="one_for_all", intensity=3, period=10), children)
+    sup = await actor_runtime.start(Supervisor, SupervisorFlags(strategy=strategy, intensity=3, period=10), children)
     actor_runtime.cast(await child_pid(actor_runtime, sup, "a"), "crash")
 
     assert "shutdown" == await actor_runtime.wait_exit(sup)
@@ -257,17 +259,6 @@ async def test_strategy_escalation(actor_runtime: Runtime, strategy: str) -> Non
     assert "shutdown" == await actor_runtime.wait_exit(inner_pid)
     assert ["a", "b"] == plan["terminated"]  # a after its crash, b when the supervisor gave up
     assert () == tuple(await which_children(actor_runtime, outer))
-
-
-@pytest.mark.asyncio
-async def test_rest_for_one_other_child_fails_restart(actor_runtime: Runtime) -> None:
-    """rest_for_one_other_child_fails_restart: a later child that cannot restart exhausts the intensity."""
-    plan = {"fail_start": ("b",)}
-    children = [spec("a", plan), spec("b", plan)]
-    sup = await actor_runtime.start(Supervisor, SupervisorFlags(strategy="rest_for_one", intensity=2, period=10), children)
-    actor_runtime.cast(await child_pid(actor_runtime, sup, "a"), "crash")
-
-    assert "shutdown" == await actor_runtime.wait_exit(sup)
 
 
 @pytest.mark.parametrize(
