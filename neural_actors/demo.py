@@ -17,10 +17,10 @@ import attrs
 import numpy as np
 import structlog
 
-from neural_actors.runtime import Actor, ActorExited, Runtime, freeze, message, run
+from neural_actors.runtime import Actor, ActorExited, Runtime, freeze, message
 from neural_actors.supervisors import ChildSpec, Supervisor, SupervisorFlags, count_children, which_children
 
-__all__ = ["DemoReport", "Infer", "InferenceWorker", "main", "run_demo"]
+__all__ = ["DemoReport", "Infer", "InferenceWorker", "run_demo"]
 
 log = structlog.get_logger("neural_actors.demo")
 
@@ -171,8 +171,3 @@ async def _serve(rt: Runtime, index: int, request: Infer, root_exit: asyncio.Fut
                 pass
         retries += 1
         await asyncio.sleep(0.0001)  # give the supervisor a moment to restart the pool
-
-
-def main() -> None:
-    """Run the demo with default sizes."""
-    run(run_demo, clock="virtual")

@@ -5,7 +5,6 @@ Also the per-pair FIFO guarantee, checked under many seeded interleavings.
 
 import asyncio
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
