@@ -8,6 +8,7 @@ from .dynamic import start_dynamic_child as start_dynamic_child
 from .errors import ChildRestarting as ChildRestarting
 from .errors import InvalidChildSpec as InvalidChildSpec
 from .errors import SupervisorError as SupervisorError
+from .supervisor import RESTARTING as RESTARTING
 from .supervisor import Supervisor as Supervisor
 from .supervisor import count_children as count_children
 from .supervisor import delete_child as delete_child
@@ -17,6 +18,7 @@ from .supervisor import terminate_child as terminate_child
 from .supervisor import which_children as which_children
 
 __all__ = [
+    "RESTARTING",
     "Backoff",
     "ChildRestarting",
     "ChildSpec",

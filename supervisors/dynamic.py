@@ -12,21 +12,41 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-
-from neural_actors.runtime import Actor, Exit, Pid, Runtime, StartFailed, Stop, format_reason, is_shutdown
+from neural_actors.runtime import (
+    Actor,
+    Exit,
+    Pid,
+    Runtime,
+    StartFailed,
+    Stop,
+    format_reason,
+    is_shutdown,
+    message,
+)
 
 from .child_spec import ChildSpec
 from .errors import InvalidChildSpec, SupervisorError
 from .intensity import RestartIntensity
 from .shutdown import shut_down
-from .supervisor import log
+from .supervisor import RESTARTING, log, start_or_error
 
 __all__ = ["DynamicSupervisor", "start_dynamic_child"]
+
+
+@message
+class _TryAgain:
+    """A failed restart of the child that was ``pid``, re-sent so the supervisor stays responsive."""
+
+    pid: Pid
 
 
 class DynamicSupervisor(Actor):
     """Starts children from ``template`` on demand; start with
     ``rt.start(DynamicSupervisor, template, kwargs={"max_children": 100, "intensity": 3})``.
+
+    The management functions of ``supervisor.py`` work here as on OTP's ``simple_one_for_one``:
+    children have no ids (``None``), ``terminate_child`` takes a pid, and ``restart_child`` and
+    ``delete_child`` answer ``simple_one_for_one``.
     """
 
     trap_exit = True
@@ -39,49 +59,73 @@ class DynamicSupervisor(Actor):
         self.template = template
         self.max_children = max_children
         self.intensity = RestartIntensity(intensity, period)
+        self._log = log.bind(supervisor=repr(self.pid))
         # pid -> extra start arguments (None for temporary children: nothing to restart with)
         self.children: dict[Pid, tuple[Any, ...] | None] = {}
+        # the pid a child had before its restart failed -> its arguments, until a retry succeeds
+        self.restarting: dict[Pid, tuple[Any, ...]] = {}
 
     async def handle_call(self, msg: Any, caller: Any) -> Any:
         match msg:
             case ("start_child", extra):
-                if self.max_children is not None and len(self.children) >= self.max_children:
+                if self.max_children is not None and len(self.children) + len(self.restarting) >= self.max_children:
                     return SupervisorError("max_children", self.template.id)
-                try:
-                    return await self._start(extra)
-                except StartFailed as failure:
-                    return SupervisorError(f"start failed: {format_reason(failure.reason)}", self.template.id)
+                return await start_or_error(self._start(extra), self.template.id)
             case ("which_children",):
-                return tuple(self.children)
+                kind = self.template.type
+                return (*((None, pid, kind) for pid in self.children), *((None, RESTARTING, kind) for _ in self.restarting))
+            case ("count_children",):
+                total = len(self.children) + len(self.restarting)
+                supervisors = total if self.template.type == "supervisor" else 0
+                return {"specs": 1, "active": len(self.children), "supervisors": supervisors,
+                        "workers": total - supervisors, "restarts": self.intensity.total}
             case ("terminate_child", pid):
+                if type(pid) is not Pid:
+                    return SupervisorError("simple_one_for_one", pid, "a dynamic supervisor's children are named by pid")
+                if self.restarting.pop(pid, None) is not None:
+                    return None
                 if pid not in self.children:
-                    return SupervisorError("not_found", pid)
+                    # OTP: a pid that already exited is fine; a live stranger is not ours to stop.
+                    return SupervisorError("not_found", pid) if self.runtime.is_alive(pid) else None
                 del self.children[pid]
                 await shut_down(self, pid, self.template.shutdown_timeout)
                 return None
+            case ("restart_child", child) | ("delete_child", child):
+                return SupervisorError("simple_one_for_one", child)
         raise ValueError(f"DynamicSupervisor got an unknown request {msg!r}")
 
     async def handle_info(self, msg: Any) -> None:
+        if type(msg) is _TryAgain and msg.pid in self.restarting:
+            await self._restart(msg.pid, self.restarting.pop(msg.pid))
         if type(msg) is not Exit or msg.pid not in self.children:
             return
         extra = self.children.pop(msg.pid)
         restart = self.template.restart
-        log.info("child_terminated", supervisor=repr(self.pid), child=repr(msg.pid), reason=format_reason(msg.reason))
+        self._log.info("child_terminated", child=repr(msg.pid), reason=format_reason(msg.reason))
         if restart == "temporary" or (restart == "transient" and is_shutdown(msg.reason)):
             return
+        await self._restart(msg.pid, extra or ())
+
+    async def _restart(self, old: Pid, extra: tuple[Any, ...]) -> None:
         if not self.intensity.add(self.runtime.now()):
-            log.info("intensity_reached", supervisor=repr(self.pid), intensity=self.intensity.intensity)
+            self._log.info("intensity_reached", intensity=self.intensity.intensity, period=self.intensity.period)
             raise Stop("shutdown")
         try:
-            await self._start(extra or ())
+            pid = await self._start(extra)
         except StartFailed as failure:
-            log.info("start_error", supervisor=repr(self.pid), reason=format_reason(failure.reason))
+            self._log.info("start_error", child=repr(old), reason=format_reason(failure.reason))
+            self.restarting[old] = extra
+            self.send(self.pid, _TryAgain(old))
+            return
+        self._log.info("restart", child=repr(old), pid=repr(pid))
 
     async def terminate(self, reason: Any) -> None:
         children = list(self.children)
         self.children.clear()
+        self.restarting.clear()
         shutdown = self.template.shutdown_timeout
         await asyncio.gather(*(shut_down(self, pid, shutdown) for pid in children))
+        self._log.info("shutdown", reason=format_reason(reason))
 
     async def _start(self, extra: tuple[Any, ...]) -> Pid:
         spec = self.template

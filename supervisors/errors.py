@@ -19,15 +19,23 @@ class InvalidChildSpec(ValueError):
 
 
 class SupervisorError(LookupError):
-    """Raised when a management call cannot be done; ``error`` is OTP's word for why."""
+    """Raised when a management call cannot be done.
 
-    def __init__(self, error: str, child_id: Any) -> None:
-        super().__init__(error, child_id)
+    ``error`` is OTP's word for why (``not_found``, ``running``, ``restarting``,
+    ``already_present``, ``already_started``, ``start_failed``, ``max_children``,
+    ``simple_one_for_one``); ``detail`` says more where there is more to say (the start
+    failure's reason, the process holding a name).
+    """
+
+    def __init__(self, error: str, child_id: Any, detail: str | None = None) -> None:
+        super().__init__(error, child_id, detail)
         self.error = error
         self.child_id = child_id
+        self.detail = detail
 
     def __str__(self) -> str:
-        return f"child {self.child_id!r}: {self.error}"
+        text = f"child {self.child_id!r}: {self.error}"
+        return text if self.detail is None else f"{text}: {self.detail}"
 
 
 class ChildRestarting(RuntimeError):

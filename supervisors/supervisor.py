@@ -14,8 +14,8 @@ Stopping a child follows OTP (``shutdown.py``).
 from __future__ import annotations
 
 import random
-from collections.abc import Hashable, Sequence
-from typing import Any, final
+from collections.abc import Awaitable, Hashable, Sequence
+from typing import Any
 
 import attrs
 import structlog
@@ -23,6 +23,7 @@ import structlog
 from neural_actors.runtime import (
     Actor,
     Exit,
+    NameTaken,
     Pid,
     Runtime,
     StartFailed,
@@ -34,11 +35,12 @@ from neural_actors.runtime import (
 
 from .backoff import Backoff, Pausing
 from .child_spec import ChildSpec, SupervisorFlags
-from .errors import SupervisorError
+from .errors import InvalidChildSpec, SupervisorError
 from .intensity import RestartIntensity
 from .shutdown import shut_down
 
 __all__ = [
+    "RESTARTING",
     "Supervisor",
     "count_children",
     "delete_child",
@@ -50,6 +52,10 @@ __all__ = [
 
 log = structlog.get_logger("neural_actors.supervisors")
 
+#: Where ``which_children`` shows a pid, a child whose restart failed and will be retried shows
+#: this, as OTP's ``restarting``.
+RESTARTING = "restarting"
+
 
 @attrs.define(eq=False)
 class _Child:
@@ -59,6 +65,7 @@ class _Child:
     attempt: int = 0  # restarts since the child last ran for backoff.reset_after
     timer: Any = None  # the pending backoff restart, if any
     pausing: Pid | None = None  # holds a named child's name during a backoff pause
+    restarting: bool = False  # a restart is due: retried after a failed start, or after a pause
 
 
 @message
@@ -68,19 +75,14 @@ class _TryAgain:
     child_id: Hashable
 
 
-@final
-@attrs.frozen
-class _Failure:
-    error: str
-    child_id: Any
-
-
 class Supervisor(Actor):
     """Supervises children by OTP's rules; start with ``rt.start(Supervisor, flags, children)``."""
 
     trap_exit = True
 
     async def init(self, flags: SupervisorFlags, children: Sequence[ChildSpec]) -> None:
+        if not isinstance(flags, SupervisorFlags):
+            raise InvalidChildSpec("flags", flags, "must be a SupervisorFlags")
         flags.check_children(children)
         self.flags = flags
         self.children: list[_Child] = []
@@ -111,7 +113,7 @@ class Supervisor(Actor):
                 await self._child_exited(child, msg.reason)
         elif type(msg) is _TryAgain:
             child = self._by_id(msg.child_id)
-            if child is not None and child.pid is None:
+            if child is not None and child.restarting:
                 child.timer = None
                 await self._restart(child, counted=child.spec.backoff is None)
         else:
@@ -150,6 +152,7 @@ class Supervisor(Actor):
             child.attempt = 0
         delay = backoff.delay(child.attempt, self.rng)
         child.attempt += 1
+        child.restarting = True
         child.timer = self.send_after(delay, _TryAgain(child.spec.id))
         if child.spec.name is not None:
             child.pausing = self.spawn_link(Pausing, child.spec.id, child.spec.name, backoff.stash, name=child.spec.name)
@@ -165,6 +168,7 @@ class Supervisor(Actor):
             except StartFailed as failure:
                 self._report("start_error", child=sibling.spec.id, reason=format_reason(failure.reason))
                 # Retried as a message, not in a loop: shutdown and calls are served meanwhile.
+                sibling.restarting = True
                 self.send(self.pid, _TryAgain(sibling.spec.id))
                 return
             self._report("restart", child=sibling.spec.id, pid=repr(sibling.pid))
@@ -183,16 +187,21 @@ class Supervisor(Actor):
 
     # Starting and stopping children ------------------------------------------------------
 
-    async def _start(self, child: _Child) -> None:
+    async def _start(self, child: _Child) -> Pid:
         spec = child.spec
         stashed = await self._end_pause(child)
         child.pid = await self.start_link(
             spec.actor, *spec.args, kwargs=spec.kwargs, shutdown=spec.shutdown_timeout, name=spec.name
         )
+        child.restarting = False
         child.started_at = self.runtime.now()
+        if spec.restart == "temporary" and (spec.args or spec.kwargs):
+            # Never restarted, so its arguments are dead weight (OTP drops them too).
+            child.spec = attrs.evolve(spec, start=(spec.actor, ()))
         self._report("child_started", child=spec.id, pid=repr(child.pid))
         for msg in stashed:
             self.cast(child.pid, msg)
+        return child.pid
 
     async def _end_pause(self, child: _Child) -> tuple[Any, ...]:
         """Stop the stand-in holding the child's name; returns the casts it stashed."""
@@ -229,7 +238,7 @@ class Supervisor(Actor):
     async def handle_call(self, msg: Any, caller: Any) -> Any:
         match msg:
             case ("which_children",):
-                return tuple((c.spec.id, c.pid, c.spec.type) for c in self.children)
+                return tuple((c.spec.id, RESTARTING if c.restarting else c.pid, c.spec.type) for c in self.children)
             case ("count_children",):
                 active = sum(c.pid is not None for c in self.children)
                 supervisors = sum(c.spec.type == "supervisor" for c in self.children)
@@ -240,48 +249,49 @@ class Supervisor(Actor):
             case ("terminate_child", child_id):
                 child = self._by_id(child_id)
                 if child is None:
-                    return _Failure("not_found", child_id)
-                if child.timer is not None:
-                    self.cancel_timer(child.timer)
-                    child.timer = None
-                    await self._end_pause(child)
+                    return SupervisorError("not_found", child_id)
+                await self._cancel_restart(child)
                 await self._terminate(child)
                 if child.spec.restart == "temporary":
                     self.children.remove(child)
                 return None
             case ("restart_child", child_id):
                 child = self._by_id(child_id)
-                if child is None:
-                    return _Failure("not_found", child_id)
-                if child.pid is not None:
-                    return _Failure("running", child_id)
-                try:
-                    await self._start(child)
-                except StartFailed as failure:
-                    return _Failure(f"start failed: {format_reason(failure.reason)}", child_id)
-                return child.pid
+                if child is None or child.restarting or child.pid is not None:
+                    return SupervisorError(self._why_not_stopped(child), child_id)
+                return await start_or_error(self._start(child), child_id)
             case ("delete_child", child_id):
                 child = self._by_id(child_id)
-                if child is None:
-                    return _Failure("not_found", child_id)
-                if child.pid is not None:
-                    return _Failure("running", child_id)
+                if child is None or child.restarting or child.pid is not None:
+                    return SupervisorError(self._why_not_stopped(child), child_id)
                 self.children.remove(child)
                 return None
         raise ValueError(f"Supervisor got an unknown request {msg!r}")
 
+    @staticmethod
+    def _why_not_stopped(child: _Child | None) -> str:
+        if child is None:
+            return "not_found"
+        return RESTARTING if child.restarting else "running"
+
+    async def _cancel_restart(self, child: _Child) -> None:
+        """Drop a due restart: a pending retry message is then ignored, a backoff timer cancelled."""
+        child.restarting = False
+        if child.timer is not None:
+            self.cancel_timer(child.timer)
+            child.timer = None
+        await self._end_pause(child)
+
     async def _start_child(self, spec: ChildSpec) -> Any:
         existing = self._by_id(spec.id)
         if existing is not None:
-            return _Failure("already_started" if existing.pid is not None else "already_present", spec.id)
+            return SupervisorError("already_started" if existing.pid is not None else "already_present", spec.id)
         self.flags.check_children([*(c.spec for c in self.children), spec])
         child = _Child(spec)
-        try:
-            await self._start(child)
-        except StartFailed as failure:
-            return _Failure(f"start failed: {format_reason(failure.reason)}", spec.id)
-        self.children.append(child)
-        return child.pid
+        started = await start_or_error(self._start(child), spec.id)
+        if type(started) is not SupervisorError:
+            self.children.append(child)
+        return started
 
     # Lookup and reports ------------------------------------------------------------------
 
@@ -302,15 +312,27 @@ STRATEGIES = {
 }
 
 
+async def start_or_error(starting: Awaitable[Pid], child_id: Hashable) -> Pid | SupervisorError:
+    """Await a child's start; a start that failed, or a name already held, becomes the error a
+    management call answers with (OTP's ``{error, Reason}``), instead of crashing the supervisor."""
+    try:
+        return await starting
+    except StartFailed as failure:
+        return SupervisorError("start_failed", child_id, format_reason(failure.reason))
+    except NameTaken as taken:
+        return SupervisorError("already_started", child_id, f"{taken.name!r} is held by {taken.holder!r}")
+
+
 async def _manage(runtime: Runtime, supervisor: Any, request: tuple[Any, ...]) -> Any:
     result = await runtime.call(supervisor, request, timeout=None)
-    if type(result) is _Failure:
-        raise SupervisorError(result.error, result.child_id)
+    if isinstance(result, SupervisorError):
+        raise result
     return result
 
 
-async def which_children(runtime: Runtime, supervisor: Any) -> tuple[tuple[Hashable, Pid | None, str], ...]:
-    """``(id, pid or None, type)`` for each child, in start order."""
+async def which_children(runtime: Runtime, supervisor: Any) -> tuple[tuple[Hashable, Pid | str | None, str], ...]:
+    """``(id, pid, type)`` for each child in start order; the pid is ``None`` for a stopped child
+    and ``RESTARTING`` for one whose restart is due. A ``DynamicSupervisor``'s ids are ``None``."""
     return await _manage(runtime, supervisor, ("which_children",))
 
 
@@ -325,15 +347,20 @@ async def start_child(runtime: Runtime, supervisor: Any, spec: ChildSpec) -> Pid
 
 
 async def terminate_child(runtime: Runtime, supervisor: Any, child_id: Hashable) -> None:
-    """Stop a child, keeping its spec (temporary children are removed). Raises ``not_found``."""
+    """Stop a child, keeping its spec (temporary children are removed). Raises ``not_found``.
+
+    A ``DynamicSupervisor``'s children are named by pid, and are forgotten once stopped.
+    """
     await _manage(runtime, supervisor, ("terminate_child", child_id))
 
 
 async def restart_child(runtime: Runtime, supervisor: Any, child_id: Hashable) -> Pid:
-    """Start a stopped child again. Raises ``SupervisorError`` (``not_found``, ``running``)."""
+    """Start a stopped child again. Raises ``SupervisorError`` (``not_found``, ``running``,
+    ``restarting``; ``simple_one_for_one`` for a ``DynamicSupervisor``)."""
     return await _manage(runtime, supervisor, ("restart_child", child_id))
 
 
 async def delete_child(runtime: Runtime, supervisor: Any, child_id: Hashable) -> None:
-    """Remove a stopped child's spec. Raises ``SupervisorError`` (``not_found``, ``running``)."""
+    """Remove a stopped child's spec. Raises ``SupervisorError`` (``not_found``, ``running``,
+    ``restarting``; ``simple_one_for_one`` for a ``DynamicSupervisor``)."""
     await _manage(runtime, supervisor, ("delete_child", child_id))

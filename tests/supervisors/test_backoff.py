@@ -8,6 +8,7 @@ import pytest
 from neural_actors.runtime import Actor, Runtime
 from neural_actors.supervisors import (
     Backoff,
+    RESTARTING,
     ChildRestarting,
     ChildSpec,
     InvalidChildSpec,
@@ -56,7 +57,7 @@ def test_bad_backoff_values_name_the_field() -> None:
 
 async def crash(rt: Runtime, sup) -> None:
     (_, pid, _), = await which_children(rt, sup)
-    while pid is None:  # still pausing: wait for the restart
+    while pid == RESTARTING:  # still pausing: wait for the restart
         await asyncio.sleep(0.05)
         (_, pid, _), = await which_children(rt, sup)
     rt.cast(pid, "boom")

@@ -1,9 +1,9 @@
-"""The dynamic supervisor: children from a template, on demand, restarted one for one."""
+"""The dynamic supervisor beyond OTP's suite (see ``test_supervisor_suite.py`` for its cases)."""
 
 import pytest
 
 from neural_actors.runtime import Actor, Runtime
-from neural_actors.supervisors import ChildSpec, DynamicSupervisor, SupervisorError, start_dynamic_child
+from neural_actors.supervisors import ChildSpec, DynamicSupervisor, SupervisorError, start_dynamic_child, which_children
 
 
 class Session(Actor):
@@ -35,19 +35,6 @@ async def test_children_get_template_args_plus_extra(actor_runtime: Runtime) -> 
 
 
 @pytest.mark.asyncio
-async def test_crashed_child_is_restarted_with_its_own_arguments(actor_runtime: Runtime) -> None:
-    """A permanent child comes back with the same extra arguments."""
-    sup = await actor_runtime.start(DynamicSupervisor, template())
-    pid = await start_dynamic_child(actor_runtime, sup, "ada")
-    actor_runtime.cast(pid, "boom")
-    await actor_runtime.wait_idle()
-
-    (new,) = await actor_runtime.call(sup, ("which_children",))
-    assert new != pid
-    assert ("chat", "ada") == await actor_runtime.call(new, "who")
-
-
-@pytest.mark.asyncio
 async def test_temporary_children_are_not_restarted(actor_runtime: Runtime) -> None:
     """Temporary children are forgotten when they exit."""
     sup = await actor_runtime.start(DynamicSupervisor, template("temporary"))
@@ -55,7 +42,7 @@ async def test_temporary_children_are_not_restarted(actor_runtime: Runtime) -> N
     actor_runtime.cast(pid, "boom")
     await actor_runtime.wait_idle()
 
-    assert () == await actor_runtime.call(sup, ("which_children",))
+    assert () == await which_children(actor_runtime, sup)
 
 
 @pytest.mark.asyncio
@@ -66,36 +53,3 @@ async def test_max_children_refuses_more(actor_runtime: Runtime) -> None:
 
     with pytest.raises(SupervisorError, match="child 'session': max_children"):
         await start_dynamic_child(actor_runtime, sup, "bob")
-
-
-@pytest.mark.asyncio
-async def test_intensity_exceeded_stops_everything(actor_runtime: Runtime) -> None:
-    """Too many restarts in the period shut the dynamic supervisor and its children down."""
-    sup = await actor_runtime.start(DynamicSupervisor, template(), kwargs={"intensity": 1, "period": 10})
-    for user in ("ada", "bob"):
-        await start_dynamic_child(actor_runtime, sup, user)
-    for _ in range(2):
-        victim = (await actor_runtime.call(sup, ("which_children",)))[0]
-        actor_runtime.cast(victim, "boom")
-        await actor_runtime.wait_idle()
-
-    assert not actor_runtime.is_alive(sup)
-    assert 0 == actor_runtime.statistics().processes
-
-
-@pytest.mark.asyncio
-async def test_shutdown_stops_children_concurrently() -> None:
-    """Children that each take 3 s to terminate are stopped in 3 s together, not 3 s each."""
-    import asyncio
-
-    class Slow(Session):
-        async def terminate(self, reason):
-            await asyncio.sleep(3)
-
-    async with Runtime(clock="virtual") as rt:
-        sup = await rt.start(DynamicSupervisor, ChildSpec(id="s", start=(Slow, ("chat",))))
-        for user in "abcd":
-            await start_dynamic_child(rt, sup, user)
-        start = rt.now()
-
-    assert 3.0 == rt.now() - start
