@@ -22,7 +22,7 @@ def main() -> None:
 @click.option("--workers", default=4, show_default=True, help="Inference workers under the root supervisor.")
 @click.option("--seed", default=0, show_default=True, help="Seeds data, weights and the chaos monkey.")
 @click.option("--chaos-interval", default=0.05, show_default=True, help="Virtual seconds between kills.")
-@click.option("--intensity", type=int, default=None, help="Restarts the root allows per chaos interval [one per worker].")
+@click.option("--intensity", type=int, default=None, help="Restarts each supervisor allows per chaos interval [root: 1, others: one per child].")
 @click.option(
     "--log-level",
     default="warning",

@@ -1,8 +1,11 @@
-"""The demo job: inference workers under a supervisor, with faults injected, serving requests.
+"""The demo job: inference workers in a supervision tree, with faults injected, serving requests.
 
-A root supervisor (``one_for_one``) runs a pool of inference workers, each holding its own
-read-only copy of a small two-layer network, and a chaos monkey that kills a random worker
-every so often (seeded, so a run replays). A driver sends batches round-robin and retries a
+A three-level tree: the root supervisor runs a pool supervisor and a chaos monkey; the pool
+runs shard supervisors; each shard runs inference workers, each holding its own read-only copy
+of a small two-layer network. The monkey kills a random worker every so often (seeded, so a
+run replays). A shard restarts its workers; a shard that sees too many deaths gives up and the
+pool restarts it; past the pool's intensity the root restarts the pool, and past the root's the
+job ends with the root's reason. A driver sends batches round-robin and retries a
 request whose worker died; the supervisor restarts the dead. The report says what was served,
 what failed over, and what was restarted: the point is that every request is answered.
 """
@@ -17,7 +20,7 @@ import attrs
 import numpy as np
 import structlog
 
-from neural_actors.runtime import Actor, ActorExited, Runtime, freeze, message
+from neural_actors.runtime import Actor, ActorExited, Pid, Runtime, freeze, message
 from neural_actors.supervisors import ChildSpec, Supervisor, SupervisorFlags, count_children, which_children
 
 __all__ = ["DemoReport", "Infer", "InferenceWorker", "run_demo"]
@@ -25,6 +28,7 @@ __all__ = ["DemoReport", "Infer", "InferenceWorker", "run_demo"]
 log = structlog.get_logger("neural_actors.demo")
 
 WORKERS_GROUP = "inference-workers"
+SHARDS = 2
 
 
 @message
@@ -94,14 +98,38 @@ class ChaosMonkey(Actor):
         return self.kills
 
 
-def tree(workers: int, seed: int, chaos_interval: float) -> list[ChildSpec]:
-    """The root supervisor's children: the workers, then the chaos monkey."""
-    children = [
-        ChildSpec(id=f"worker-{i}", start=(InferenceWorker, (seed,)))
-        for i in range(workers)
+def tree(workers: int, seed: int, chaos_interval: float, intensity: int | None) -> list[ChildSpec]:
+    """The root supervisor's children: a pool supervisor over shard supervisors over the
+    workers (three levels, so a failure that a shard cannot absorb escalates), then the chaos
+    monkey. Each supervisor allows ``intensity`` restarts per chaos interval (default: one per
+    child)."""
+
+    def flags(children: int) -> SupervisorFlags:
+        allowed = children if intensity is None else intensity
+        return SupervisorFlags(strategy="one_for_one", intensity=allowed, period=chaos_interval)
+
+    shards = [list(range(workers))[k::SHARDS] for k in range(min(SHARDS, workers))]
+    shard_specs = [
+        ChildSpec(
+            id=f"shard-{k}",
+            start=(Supervisor, (flags(len(ids)), [ChildSpec(id=f"worker-{i}", start=(InferenceWorker, (seed,))) for i in ids])),
+            type="supervisor",
+        )
+        for k, ids in enumerate(shards)
     ]
-    children.append(ChildSpec(id="chaos", start=(ChaosMonkey, (chaos_interval, seed)), restart="temporary"))
-    return children
+    return [
+        ChildSpec(id="pool", start=(Supervisor, (flags(len(shard_specs)), shard_specs)), type="supervisor"),
+        ChildSpec(id="chaos", start=(ChaosMonkey, (chaos_interval, seed)), restart="temporary"),
+    ]
+
+
+async def restarts_in_tree(rt: Runtime, supervisor: Any) -> int:
+    """Restarts done by ``supervisor`` and every supervisor below it."""
+    total = (await count_children(rt, supervisor))["restarts"]
+    for _, pid, kind in await which_children(rt, supervisor):
+        if kind == "supervisor" and isinstance(pid, Pid):
+            total += await restarts_in_tree(rt, pid)
+    return total
 
 
 async def run_demo(
@@ -129,9 +157,8 @@ async def run_demo(
     rng = np.random.default_rng(seed)
     w1, w2 = make_weights(seed)
     async with Runtime(clock="virtual", seed=seed) as rt:
-        allowed = workers if intensity is None else intensity
-        flags = SupervisorFlags(strategy="one_for_one", intensity=allowed, period=chaos_interval)
-        root = await rt.start(Supervisor, flags, tree(workers, seed, chaos_interval), name="root")
+        flags = SupervisorFlags(strategy="one_for_one", intensity=1 if intensity is None else intensity, period=chaos_interval)
+        root = await rt.start(Supervisor, flags, tree(workers, seed, chaos_interval, intensity), name="root")
         root_exit = asyncio.ensure_future(rt.wait_exit(root))
         chaos = next(pid for child_id, pid, _ in await which_children(rt, root) if child_id == "chaos")
         served = retried = correct = 0
@@ -143,7 +170,7 @@ async def run_demo(
             correct += int(np.sum(labels == classify(rows, w1, w2)))
             await asyncio.sleep(0.001)
         kills = await rt.call(chaos, "kills")
-        restarts = (await count_children(rt, root))["restarts"]
+        restarts = await restarts_in_tree(rt, root)
         report = DemoReport(
             requests=requests,
             served=served,
