@@ -468,11 +468,15 @@ def restarted(children: tuple, old) -> bool:
     return pid is not None and pid != old
 
 
+async def check_restarted(rt: Runtime, restart: str, how: str) -> None:
+    children, child_counts, old = await exit_once(rt, restart, how)
+    assert restarted(children, old) and (1, 1, 0, 1) == child_counts
+
+
 @pytest.mark.asyncio
 async def test_permanent_normal(actor_runtime: Runtime) -> None:
     """permanent_normal: a permanent child is restarted even after a normal exit."""
-    children, child_counts, old = await exit_once(actor_runtime, "permanent", "normal")
-    assert restarted(children, old) and (1, 1, 0, 1) == child_counts
+    await check_restarted(actor_runtime, "permanent", "normal")
 
 
 @pytest.mark.asyncio
@@ -521,15 +525,13 @@ async def test_temporary_shutdown(actor_runtime: Runtime) -> None:
 @pytest.mark.asyncio
 async def test_permanent_abnormal(actor_runtime: Runtime) -> None:
     """permanent_abnormal: a crashed permanent child is restarted."""
-    children, child_counts, old = await exit_once(actor_runtime, "permanent", "crash")
-    assert restarted(children, old) and (1, 1, 0, 1) == child_counts
+    await check_restarted(actor_runtime, "permanent", "crash")
 
 
 @pytest.mark.asyncio
 async def test_transient_abnormal(actor_runtime: Runtime) -> None:
     """transient_abnormal: a crashed transient child is restarted."""
-    children, child_counts, old = await exit_once(actor_runtime, "transient", "crash")
-    assert restarted(children, old) and (1, 1, 0, 1) == child_counts
+    await check_restarted(actor_runtime, "transient", "crash")
 
 
 @pytest.mark.asyncio
