@@ -11,6 +11,9 @@ The curated public API. Everything a user needs is importable from here::
     async with na.Runtime() as rt:
         pid = rt.spawn(Echo)
         await rt.call(pid, "hello")
+
+The supervisors (``Supervisor``, ``DynamicSupervisor``, ``ChildSpec``, the management
+functions) are here too.
 """
 
 from neural_actors.runtime import Actor as Actor
@@ -41,36 +44,68 @@ from neural_actors.runtime import is_normal as is_normal
 from neural_actors.runtime import is_shutdown as is_shutdown
 from neural_actors.runtime import message as message
 from neural_actors.runtime import run as run
+from neural_actors.supervisors import RESTARTING as RESTARTING
+from neural_actors.supervisors import Backoff as Backoff
+from neural_actors.supervisors import ChildRestarting as ChildRestarting
+from neural_actors.supervisors import ChildSpec as ChildSpec
+from neural_actors.supervisors import DynamicSupervisor as DynamicSupervisor
+from neural_actors.supervisors import InvalidChildSpec as InvalidChildSpec
+from neural_actors.supervisors import Supervisor as Supervisor
+from neural_actors.supervisors import SupervisorError as SupervisorError
+from neural_actors.supervisors import SupervisorFlags as SupervisorFlags
+from neural_actors.supervisors import count_children as count_children
+from neural_actors.supervisors import delete_child as delete_child
+from neural_actors.supervisors import restart_child as restart_child
+from neural_actors.supervisors import start_child as start_child
+from neural_actors.supervisors import start_dynamic_child as start_dynamic_child
+from neural_actors.supervisors import terminate_child as terminate_child
+from neural_actors.supervisors import which_children as which_children
 
 __all__ = [
     "Actor",
     "ActorExited",
+    "Backoff",
     "BlockingRuntime",
     "CallTimeout",
     "Caller",
     "CallingSelf",
+    "ChildRestarting",
+    "ChildSpec",
     "Continue",
     "Down",
+    "DynamicSupervisor",
     "Exit",
     "FrozenDict",
+    "InvalidChildSpec",
     "MailboxFull",
     "MailboxPolicy",
     "NameTaken",
     "NoProcess",
     "NoReply",
     "Pid",
+    "RESTARTING",
     "Ref",
     "Runtime",
     "RuntimeClosed",
     "StartFailed",
     "Stop",
+    "Supervisor",
+    "SupervisorError",
+    "SupervisorFlags",
     "VirtualEventLoop",
     "check_immutable",
+    "count_children",
+    "delete_child",
     "freeze",
     "is_normal",
     "is_shutdown",
     "message",
+    "restart_child",
     "run",
+    "start_child",
+    "start_dynamic_child",
+    "terminate_child",
+    "which_children",
 ]
 
 
