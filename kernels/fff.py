@@ -6,22 +6,53 @@ pre-activation is positive (exactly 0 goes left, child ``2i + 1``), and the outp
 neurons' activations times their output weights. With ``D = 11`` a token touches 12 of 4,095
 neurons, which is where the speed-up over a dense layer of the same width comes from.
 
-Two kernels share one inner walk: a serial one for small batches (starting threads costs more
-than a few tokens' work) and one parallel over tokens. At the top levels every token reads the
-same weight rows, which stay in cache for the whole batch.
+Three paths, chosen by batch size (thresholds measured, see ``docs/kernels-fff.md``):
+
+* **walk** (``B < LEVEL_MIN_BATCH``): each token walks its path alone, serially.
+* **level, serial** (``LEVEL_MIN_BATCH <= B < PARALLEL_MIN_BATCH``): the tree is processed
+  level by level. The tokens are kept sorted by their current node (a stable partition of each
+  node's group into left- and right-goers per level, i.e. a counting sort by node that never
+  needs a table of ``2**level`` counters), so each node's weight row is read once per group and
+  reused for all the tokens at that node, four tokens per pass over the row; at the top levels
+  every token shares the root. The path (node, pre-activation) is recorded and the output is
+  then summed per token, four path rows per pass over the output row.
+* **level, threaded** (``B >= PARALLEL_MIN_BATCH``): the same on blocks of up to
+  ``LEVEL_BLOCK`` tokens (a block's ``x`` and output rows stay in L2), which the caller and
+  ``numba.get_num_threads() - 1`` worker threads take from a shared counter; the kernels
+  release the GIL. The caller never waits for a worker that has not started (see
+  :func:`_in_chunks` for why this is not a ``prange``).
+
+``fff_leaf_infer`` uses the same walk / level-descent split; after the descent each block's
+tokens run their leaves in leaf order, so a leaf's weights are read once per block.
+
+All paths compute the same thing as the reference (ties go left; NaN pre-activations, which
+compare false, go left too); only the float summation order of the dot products differs.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
 
-__all__ = ["PARALLEL_MIN_BATCH", "fff_leaf_infer", "ultrafast_infer"]
+__all__ = ["LEVEL_BLOCK", "LEVEL_MIN_BATCH", "PARALLEL_MIN_BATCH", "fff_leaf_infer", "ultrafast_infer"]
 
-#: Below this many tokens the serial kernel wins (measured: the parallel launch costs ~20 us).
-PARALLEL_MIN_BATCH = 64
+#: From this many tokens on, the level-by-level path beats the per-token walk (measured at
+#: BERT-base sizes, medians: walk ahead at 1-2 tokens, equal at 3-4, level ahead from 8).
+LEVEL_MIN_BATCH = 4
+
+#: From this many tokens on, the level path runs on several threads (measured: waking a
+#: worker costs tens of microseconds on a busy machine; equal at 96 tokens, ahead from 128).
+PARALLEL_MIN_BATCH = 128
+
+#: Tokens per block of the level path: ``x`` and output rows of a block (2 x 64 x 3 KB at
+#: width 768) stay in L2, and 1,024 tokens give 16 blocks to share among the threads.
+LEVEL_BLOCK = 64
 
 _SQRT_HALF = np.float32(1.0 / math.sqrt(2.0))
 
@@ -29,38 +60,220 @@ _SQRT_HALF = np.float32(1.0 / math.sqrt(2.0))
 #: NaN checks after the kernel must still see NaNs.
 _FASTMATH = {"reassoc", "contract", "nsz"}
 
+_JIT = {"cache": True, "nogil": True, "fastmath": _FASTMATH}
 
-@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH, inline="always")
+
+@numba.njit(**_JIT, inline="always")
+def _gelu(pre):  # pragma: no cover - compiled
+    return np.float32(0.5) * pre * (np.float32(1.0) + math.erf(pre * _SQRT_HALF))
+
+
+# --------------------------------------------------------------------------------------------
+# walk: one token at a time (small batches)
+
+
+@numba.njit(**_JIT, inline="always")
 def _walk(x, w_in, b_in, w_out, out, token, depth):  # pragma: no cover - compiled
     trees = w_in.shape[0]
     d_in = x.shape[1]
     d_out = w_out.shape[2]
     for k in range(trees):
         node = 0
-        for _ in range(depth + 1):
+        for level in range(depth + 1):
             pre = b_in[k, node]
             for j in range(d_in):
                 pre += w_in[k, node, j] * x[token, j]
-            act = np.float32(0.5) * pre * (np.float32(1.0) + math.erf(pre * _SQRT_HALF))
+            act = _gelu(pre)
             for j in range(d_out):
                 out[token, j] += act * w_out[k, node, j]
             node = 2 * node + 2 if pre > 0 else 2 * node + 1
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
+@numba.njit(**_JIT)
 def _infer_serial(x, w_in, b_in, w_out, out, depth):  # pragma: no cover - compiled
     for token in range(x.shape[0]):
         _walk(x, w_in, b_in, w_out, out, token, depth)
+    return _all_finite(out, 0, x.shape[0])
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH, parallel=True)
-def _infer_parallel(x, w_in, b_in, w_out, out, depth):  # pragma: no cover - compiled
-    for token in numba.prange(x.shape[0]):
-        _walk(x, w_in, b_in, w_out, out, token, depth)
+# --------------------------------------------------------------------------------------------
+# level by level: tokens grouped by node (large batches)
+
+
+@numba.njit(**_JIT, inline="always")
+def _descend(x, w, b, t0, t1, levels, path_node, path_pre, final):  # pragma: no cover - compiled
+    """Walk tokens ``t0:t1`` down ``levels`` levels of every tree of ``w``, level by level.
+
+    ``w``: ``(K, N, d_in)`` node weights, ``b``: ``(K, N)``. Records, for token ``t`` and
+    path step ``p = k * levels + level``, the node in ``path_node[t, p]`` and its
+    pre-activation in ``path_pre[t, p]``; ``final[t]`` gets the node reached after the last
+    level of the last tree (a leaf index plus ``2**levels - 1``).
+
+    The tokens of the block are kept sorted by current node: ``perm[gstart[g]:gstart[g + 1]]``
+    are the tokens at node ``gnode[g]``, groups in ascending node order (so weight rows are
+    read in address order). After each level every group is split stably into its left-goers
+    and right-goers, which keeps the order sorted for the next level.
+    """
+    n = t1 - t0
+    trees = w.shape[0]
+    d_in = x.shape[1]
+    perm = np.empty(n, np.int64)
+    perm_next = np.empty(n, np.int64)
+    pre_at = np.empty(n, np.float32)  # pre-activation by sorted position
+    gnode = np.empty(n, np.int64)
+    gstart = np.empty(n + 1, np.int64)
+    gnode_next = np.empty(n, np.int64)
+    gstart_next = np.empty(n + 1, np.int64)
+    for k in range(trees):
+        for i in range(n):
+            perm[i] = t0 + i
+        groups = 1
+        gnode[0] = 0
+        gstart[0] = 0
+        gstart[1] = n
+        for level in range(levels):
+            p = k * levels + level
+            for g in range(groups):
+                node = gnode[g]
+                bias = b[k, node]
+                s = gstart[g]
+                e = gstart[g + 1]
+                i = s
+                while i + 4 <= e:  # four tokens per pass over the row
+                    ta = perm[i]
+                    tb = perm[i + 1]
+                    tc = perm[i + 2]
+                    td = perm[i + 3]
+                    a0 = np.float32(0.0)
+                    a1 = np.float32(0.0)
+                    a2 = np.float32(0.0)
+                    a3 = np.float32(0.0)
+                    for j in range(d_in):
+                        wj = w[k, node, j]
+                        a0 += wj * x[ta, j]
+                        a1 += wj * x[tb, j]
+                        a2 += wj * x[tc, j]
+                        a3 += wj * x[td, j]
+                    pre_at[i] = bias + a0
+                    pre_at[i + 1] = bias + a1
+                    pre_at[i + 2] = bias + a2
+                    pre_at[i + 3] = bias + a3
+                    i += 4
+                while i < e:
+                    t = perm[i]
+                    a = np.float32(0.0)
+                    for j in range(d_in):
+                        a += w[k, node, j] * x[t, j]
+                    pre_at[i] = bias + a
+                    i += 1
+                for i in range(s, e):
+                    path_node[perm[i], p] = node
+                    path_pre[perm[i], p] = pre_at[i]
+            # split every group stably: left-goers (not > 0: ties and NaN) first, then right
+            groups_next = 0
+            pos = 0
+            for g in range(groups):
+                node = gnode[g]
+                s = gstart[g]
+                e = gstart[g + 1]
+                first = pos
+                for i in range(s, e):
+                    if not pre_at[i] > 0:
+                        perm_next[pos] = perm[i]
+                        pos += 1
+                if pos > first:
+                    gnode_next[groups_next] = 2 * node + 1
+                    gstart_next[groups_next] = first
+                    groups_next += 1
+                first = pos
+                for i in range(s, e):
+                    if pre_at[i] > 0:
+                        perm_next[pos] = perm[i]
+                        pos += 1
+                if pos > first:
+                    gnode_next[groups_next] = 2 * node + 2
+                    gstart_next[groups_next] = first
+                    groups_next += 1
+            gstart_next[groups_next] = n
+            perm, perm_next = perm_next, perm
+            gnode, gnode_next = gnode_next, gnode
+            gstart, gstart_next = gstart_next, gstart
+            groups = groups_next
+        if k == trees - 1:
+            for g in range(groups):
+                for i in range(gstart[g], gstart[g + 1]):
+                    final[perm[i]] = gnode[g]
+
+
+@numba.njit(**_JIT, inline="always")
+def _emit(w_out, path_node, path_pre, out, t, levels):  # pragma: no cover - compiled
+    """``out[t] = sum_p gelu(path_pre[t, p]) * w_out[k, path_node[t, p]]``, in path order.
+
+    Four path rows per pass over the output row (read and written once per four rows).
+    """
+    d_out = w_out.shape[2]
+    steps = path_node.shape[1]
+    for j in range(d_out):
+        out[t, j] = 0.0
+    p = 0
+    while p < steps:
+        k = p // levels
+        if p + 4 <= (k + 1) * levels:
+            n0 = path_node[t, p]
+            n1 = path_node[t, p + 1]
+            n2 = path_node[t, p + 2]
+            n3 = path_node[t, p + 3]
+            a0 = _gelu(path_pre[t, p])
+            a1 = _gelu(path_pre[t, p + 1])
+            a2 = _gelu(path_pre[t, p + 2])
+            a3 = _gelu(path_pre[t, p + 3])
+            for j in range(d_out):
+                out[t, j] = (((out[t, j] + a0 * w_out[k, n0, j]) + a1 * w_out[k, n1, j])
+                             + a2 * w_out[k, n2, j]) + a3 * w_out[k, n3, j]
+            p += 4
+        else:
+            n0 = path_node[t, p]
+            a0 = _gelu(path_pre[t, p])
+            for j in range(d_out):
+                out[t, j] += a0 * w_out[k, n0, j]
+            p += 1
+
+
+@numba.njit(**_JIT, inline="always")
+def _all_finite(out, t0, t1):  # pragma: no cover - compiled
+    """Whether rows ``t0:t1`` of ``out`` are all finite (0 * x is NaN exactly for x non-finite)."""
+    acc = np.float32(0.0)
+    for t in range(t0, t1):
+        for j in range(out.shape[1]):
+            acc += np.float32(0.0) * out[t, j]
+    return acc == 0
+
+
+@numba.njit(**_JIT, inline="always")
+def _level_block(x, w_in, b_in, w_out, out, t0, t1, depth, path_node, path_pre, final):  # pragma: no cover
+    _descend(x, w_in, b_in, t0, t1, depth + 1, path_node, path_pre, final)
+    for t in range(t0, t1):
+        _emit(w_out, path_node, path_pre, out, t, depth + 1)
+
+
+@numba.njit(**_JIT)
+def _level_serial(x, w_in, b_in, w_out, out, depth):  # pragma: no cover - compiled
+    batch = x.shape[0]
+    steps = w_in.shape[0] * (depth + 1)
+    path_node = np.empty((batch, steps), np.int64)
+    path_pre = np.empty((batch, steps), np.float32)
+    final = np.empty(batch, np.int64)
+    for t0 in range(0, batch, LEVEL_BLOCK):
+        t1 = min(batch, t0 + LEVEL_BLOCK)
+        _level_block(x, w_in, b_in, w_out, out, t0, t1, depth, path_node, path_pre, final)
+    return _all_finite(out, 0, batch)
 
 
 def ultrafast_infer(x: np.ndarray, w_in: np.ndarray, b_in: np.ndarray, w_out: np.ndarray) -> np.ndarray:
     """UltraFastBERT FFF hard inference, K trees side by side, outputs summed.
+
+    Batches under ``LEVEL_MIN_BATCH`` walk token by token; larger ones go level by level
+    (serially, then from ``PARALLEL_MIN_BATCH`` on in parallel over token blocks).
 
     Args:
         x: ``(B, d_in)`` float32 tokens.
@@ -76,43 +289,135 @@ def ultrafast_infer(x: np.ndarray, w_in: np.ndarray, b_in: np.ndarray, w_out: np
             in ``x`` or in the weights on the paths taken.
     """
     depth = _check(x, w_in, b_in, w_out)
-    out = np.zeros((x.shape[0], w_out.shape[2]), dtype=np.float32)
-    kernel = _infer_parallel if x.shape[0] >= PARALLEL_MIN_BATCH else _infer_serial
-    kernel(x, w_in, b_in, w_out, out, depth)
-    _check_finite(out, x)
+    batch = x.shape[0]
+    if batch < LEVEL_MIN_BATCH:
+        out = np.zeros((batch, w_out.shape[2]), dtype=np.float32)
+        finite = _infer_serial(x, w_in, b_in, w_out, out, depth)
+    else:
+        out = np.empty((batch, w_out.shape[2]), dtype=np.float32)
+        # blocks of LEVEL_BLOCK, or smaller so that every thread gets one
+        chunk = max(1, min(LEVEL_BLOCK, -(-batch // _threads())))
+        finite = _in_chunks(
+            lambda lo, hi: _level_serial(x[lo:hi], w_in, b_in, w_out, out[lo:hi], depth), batch, chunk
+        )
+    if not finite:
+        _raise_non_finite(x)
     return out
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH, inline="always")
-def _leaf_walk(x, node_w, node_b, w1, b1, w2, b2, out, token, depth):  # pragma: no cover - compiled
+# --------------------------------------------------------------------------------------------
+# FFF with leaves
+
+
+@numba.njit(**_JIT, inline="always")
+def _leaf_forward(x, w1, b1, w2, b2, out, hidden, active, token, leaf):  # pragma: no cover - compiled
+    """``out[token] = relu(x[token] @ w1[leaf] + b1[leaf]) @ w2[leaf] + b2[leaf]``.
+
+    Loop order keeps every inner loop contiguous: ``w1[leaf, j, :]`` is a row over the leaf
+    width, ``w2[leaf, h, :]`` a row over the output. Four rows per pass over the short
+    ``hidden`` vector and over the output row, so each is loaded and stored a quarter as often.
+    """
+    width = w1.shape[2]
+    d_in = x.shape[1]
+    d_out = w2.shape[2]
+    for h in range(width):
+        hidden[h] = b1[leaf, h]
+    j = 0
+    while j + 4 <= d_in:
+        x0 = x[token, j]
+        x1 = x[token, j + 1]
+        x2 = x[token, j + 2]
+        x3 = x[token, j + 3]
+        for h in range(width):
+            hidden[h] = (((hidden[h] + x0 * w1[leaf, j, h]) + x1 * w1[leaf, j + 1, h])
+                         + x2 * w1[leaf, j + 2, h]) + x3 * w1[leaf, j + 3, h]
+        j += 4
+    while j < d_in:
+        xj = x[token, j]
+        for h in range(width):
+            hidden[h] += xj * w1[leaf, j, h]
+        j += 1
+    count = 0
+    for h in range(width):
+        if hidden[h] > 0:  # ReLU, the reference implementation's default leaf activation
+            active[count] = h
+            count += 1
+    for j in range(d_out):
+        out[token, j] = b2[leaf, j]
+    i = 0
+    while i + 4 <= count:
+        h0 = active[i]
+        h1 = active[i + 1]
+        h2 = active[i + 2]
+        h3 = active[i + 3]
+        a0 = hidden[h0]
+        a1 = hidden[h1]
+        a2 = hidden[h2]
+        a3 = hidden[h3]
+        for j in range(d_out):
+            out[token, j] = (((out[token, j] + a0 * w2[leaf, h0, j]) + a1 * w2[leaf, h1, j])
+                             + a2 * w2[leaf, h2, j]) + a3 * w2[leaf, h3, j]
+        i += 4
+    while i < count:
+        h0 = active[i]
+        a0 = hidden[h0]
+        for j in range(d_out):
+            out[token, j] += a0 * w2[leaf, h0, j]
+        i += 1
+
+
+@numba.njit(**_JIT, inline="always")
+def _leaf_walk(x, node_w, node_b, w1, b1, w2, b2, out, hidden, active, token, depth):  # pragma: no cover
     node = 0
     for _ in range(depth):
         logit = node_b[node]
         for j in range(x.shape[1]):
             logit += node_w[node, j] * x[token, j]
         node = 2 * node + 2 if logit > 0 else 2 * node + 1
-    leaf = node - (2**depth - 1)
-    for j in range(w2.shape[2]):
-        out[token, j] = b2[leaf, j]
-    for h in range(w1.shape[2]):
-        pre = b1[leaf, h]
-        for j in range(x.shape[1]):
-            pre += x[token, j] * w1[leaf, j, h]
-        if pre > 0:  # ReLU, the reference implementation's default leaf activation
-            for j in range(w2.shape[2]):
-                out[token, j] += pre * w2[leaf, h, j]
+    _leaf_forward(x, w1, b1, w2, b2, out, hidden, active, token, node - (2**depth - 1))
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
+@numba.njit(**_JIT)
 def _leaf_serial(x, node_w, node_b, w1, b1, w2, b2, out, depth):  # pragma: no cover - compiled
+    hidden = np.empty(w1.shape[2], np.float32)
+    active = np.empty(w1.shape[2], np.int64)
     for token in range(x.shape[0]):
-        _leaf_walk(x, node_w, node_b, w1, b1, w2, b2, out, token, depth)
+        _leaf_walk(x, node_w, node_b, w1, b1, w2, b2, out, hidden, active, token, depth)
+    return _all_finite(out, 0, x.shape[0])
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH, parallel=True)
-def _leaf_parallel(x, node_w, node_b, w1, b1, w2, b2, out, depth):  # pragma: no cover - compiled
-    for token in numba.prange(x.shape[0]):
-        _leaf_walk(x, node_w, node_b, w1, b1, w2, b2, out, token, depth)
+@numba.njit(**_JIT, inline="always")
+def _leaf_block(x, node_w3, node_b2, w1, b1, w2, b2, out, t0, t1, depth, path_node, path_pre, final):  # pragma: no cover
+    """Descend tokens ``t0:t1`` level by level, then run each token's leaf.
+
+    Tokens are taken in leaf order (the descent's sort), so a leaf's weights are read once per
+    block and reused by all its tokens.
+    """
+    hidden = np.empty(w1.shape[2], np.float32)
+    active = np.empty(w1.shape[2], np.int64)
+    if depth == 0:
+        for t in range(t0, t1):
+            _leaf_forward(x, w1, b1, w2, b2, out, hidden, active, t, 0)
+        return
+    _descend(x, node_w3, node_b2, t0, t1, depth, path_node, path_pre, final)
+    first_leaf = 2**depth - 1
+    # run the tokens in leaf order (stable), so each leaf's weights stay in cache for all of them
+    order = np.argsort(final[t0:t1], kind="mergesort")
+    for i in range(t1 - t0):
+        t = t0 + order[i]
+        _leaf_forward(x, w1, b1, w2, b2, out, hidden, active, t, final[t] - first_leaf)
+
+
+@numba.njit(**_JIT)
+def _leaf_level_serial(x, node_w3, node_b2, w1, b1, w2, b2, out, depth):  # pragma: no cover - compiled
+    batch = x.shape[0]
+    path_node = np.empty((batch, max(depth, 1)), np.int64)
+    path_pre = np.empty((batch, max(depth, 1)), np.float32)
+    final = np.empty(batch, np.int64)
+    # one block: a leaf's weights (2 x d x l floats, 390 KB at BERT-base sizes) are read once
+    # for all the tokens that reach it
+    _leaf_block(x, node_w3, node_b2, w1, b1, w2, b2, out, 0, batch, depth, path_node, path_pre, final)
+    return _all_finite(out, 0, batch)
 
 
 def fff_leaf_infer(
@@ -128,6 +433,9 @@ def fff_leaf_infer(
 
     Each leaf is a ReLU feedforward of width ``l``, with its output bias (the reference
     implementation's eval path drops ``leaf_b2``, which its training path adds; we keep it).
+    Same paths as :func:`ultrafast_infer`: a per-token walk under ``LEVEL_MIN_BATCH`` tokens,
+    else the level-by-level descent (parallel from ``PARALLEL_MIN_BATCH``), after which each
+    block's tokens run their leaves in leaf order.
 
     Args:
         x: ``(B, d_in)`` float32 tokens.
@@ -158,11 +466,71 @@ def fff_leaf_infer(
                         ("leaf_w2", leaf_w2), ("leaf_b2", leaf_b2)):
         if array.shape != expected[name]:
             raise ValueError(f"{name} must have shape {expected[name]} for depth {depth} (got {array.shape})")
-    out = np.empty((x.shape[0], leaf_w2.shape[2]), dtype=np.float32)
-    kernel = _leaf_parallel if x.shape[0] >= PARALLEL_MIN_BATCH else _leaf_serial
-    kernel(x, node_w, node_b, leaf_w1, leaf_b1, leaf_w2, leaf_b2, out, depth)
-    _check_finite(out, x)
+    batch = x.shape[0]
+    out = np.empty((batch, leaf_w2.shape[2]), dtype=np.float32)
+    if batch < LEVEL_MIN_BATCH:
+        finite = _leaf_serial(x, node_w, node_b, leaf_w1, leaf_b1, leaf_w2, leaf_b2, out, depth)
+    else:
+        # the shared descent takes (K, N, d) trees: one tree, as views (no copy)
+        args = (x, node_w.reshape(1, leaves - 1, d_in), node_b.reshape(1, leaves - 1),
+                leaf_w1, leaf_b1, leaf_w2, leaf_b2)
+        # big chunks: a leaf's weights are read once per chunk for all its tokens there
+        finite = _in_chunks(
+            lambda lo, hi: _leaf_level_serial(x[lo:hi], *args[1:7], out[lo:hi], depth),
+            batch, batch if batch < PARALLEL_MIN_BATCH else -(-batch // _threads()),
+        )
+    if not finite:
+        _raise_non_finite(x)
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# parallelism: chunks shared among the caller and worker threads
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _threads() -> int:
+    return max(1, numba.get_num_threads())
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=max(1, _threads() - 1), thread_name_prefix="fff")
+        return _POOL
+
+
+def _in_chunks(run: Callable[[int, int], bool], batch: int, chunk: int) -> bool:
+    """``run(lo, hi)`` over ``range(0, batch)`` in chunks; whether every call returned True.
+
+    Under ``PARALLEL_MIN_BATCH`` tokens the caller runs everything. Above it, worker threads
+    (the kernels release the GIL) and the caller take chunks from a shared counter, and the
+    caller does not wait for a worker that has not started: on a machine whose other cores
+    are busy it simply does all the chunks itself, at the serial speed. (A ``prange`` kernel
+    on numba's OpenMP layer instead waited 4-12 ms at its closing barrier whenever a worker
+    thread was descheduled, which on a shared 2-core box was most calls.)
+    """
+    chunks = -(-batch // chunk)
+    if batch < PARALLEL_MIN_BATCH or chunks < 2 or _threads() < 2:
+        return all(run(lo, min(batch, lo + chunk)) for lo in range(0, batch, chunk))
+    claim = itertools.count()
+    failed: list[bool] = []
+
+    def work() -> None:
+        while (i := next(claim)) < chunks:  # next() on a count is atomic under the GIL
+            if not run(i * chunk, min(batch, (i + 1) * chunk)):
+                failed.append(True)
+
+    futures = [_pool().submit(work) for _ in range(min(_threads(), chunks) - 1)]
+    work()
+    for future in futures:
+        if not future.cancel():  # started: it holds at most the chunk it is running
+            future.result()
+    return not failed
 
 
 def _check_arrays(*specs: tuple[str, np.ndarray, int]) -> None:
@@ -177,24 +545,41 @@ def _check_arrays(*specs: tuple[str, np.ndarray, int]) -> None:
             raise ValueError(f"{name} must be C-contiguous; pass np.ascontiguousarray({name})")
 
 
-def _check_finite(out: np.ndarray, x: np.ndarray) -> None:
+def _raise_non_finite(x: np.ndarray) -> None:
     """Trace a non-finite result back to its cause.
 
     Checking every weight on every call would cost more than the inference itself (6M floats
-    at BERT-base sizes), so only the result and the input are scanned.
+    at BERT-base sizes), so the kernels only report whether their result is finite (a pass
+    over the output rows while they are still in cache), and then ``x`` is scanned.
     """
-    if not np.isfinite(out).all():
-        if not np.isfinite(x).all():
-            raise ValueError("x holds NaN or infinite values")
-        raise ValueError("the weights hold NaN or infinite values on the paths taken")
+    if not np.isfinite(x).all():
+        raise ValueError("x holds NaN or infinite values")
+    raise ValueError("the weights hold NaN or infinite values on the paths taken")
+
+
+_F32 = np.dtype(np.float32)
 
 
 def _check(x: np.ndarray, w_in: np.ndarray, b_in: np.ndarray, w_out: np.ndarray) -> int:
-    """Validate the arguments; returns the tree depth."""
-    _check_arrays(("x", x, 2), ("w_in", w_in, 3), ("b_in", b_in, 2), ("w_out", w_out, 3))
+    """Validate the arguments; returns the tree depth.
+
+    A batch-1 call costs a few microseconds, so the common case (four C-contiguous float32
+    arrays of the right ranks) is recognised in one expression before the detailed checks.
+    """
+    try:
+        fast = (
+            x.dtype is _F32 and w_in.dtype is _F32 and b_in.dtype is _F32 and w_out.dtype is _F32
+            and x.ndim == 2 and w_in.ndim == 3 and b_in.ndim == 2 and w_out.ndim == 3
+            and x.flags.c_contiguous and w_in.flags.c_contiguous and b_in.flags.c_contiguous
+            and w_out.flags.c_contiguous and isinstance(x, np.ndarray)
+        )
+    except AttributeError:
+        fast = False
+    if not fast:
+        _check_arrays(("x", x, 2), ("w_in", w_in, 3), ("b_in", b_in, 2), ("w_out", w_out, 3))
     trees, nodes, d_in = w_in.shape
-    depth = int(round(math.log2(nodes + 1))) - 1 if nodes > 0 else -1
-    if nodes < 1 or 2 ** (depth + 1) - 1 != nodes:
+    depth = _DEPTHS.get(nodes)
+    if depth is None:
         raise ValueError(f"w_in.shape[1] must be 2**(depth+1) - 1 nodes (got {nodes})")
     if x.shape[1] != d_in:
         raise ValueError(f"x.shape[1] must equal w_in.shape[2] = {d_in} (got {x.shape[1]})")
@@ -203,3 +588,7 @@ def _check(x: np.ndarray, w_in: np.ndarray, b_in: np.ndarray, w_out: np.ndarray)
     if w_out.shape[:2] != (trees, nodes):
         raise ValueError(f"w_out must have shape ({trees}, {nodes}, d_out) (got {w_out.shape})")
     return depth
+
+
+#: node count -> depth, for every depth a float32 array can hold
+_DEPTHS = {2 ** (depth + 1) - 1: depth for depth in range(63)}

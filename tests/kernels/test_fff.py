@@ -2,8 +2,14 @@
 
 import numpy as np
 import pytest
-
-from neural_actors.kernels.fff import PARALLEL_MIN_BATCH, fff_leaf_infer, ultrafast_infer
+from neural_actors.kernels import fff
+from neural_actors.kernels.fff import (
+    LEVEL_BLOCK,
+    LEVEL_MIN_BATCH,
+    PARALLEL_MIN_BATCH,
+    fff_leaf_infer,
+    ultrafast_infer,
+)
 from neural_actors.kernels.fff_reference import fff_leaf_infer_reference, ultrafast_infer_reference
 
 
@@ -31,6 +37,102 @@ def test_matches_reference(batch: int, depth: int, trees: int) -> None:
     np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-4)
 
 
+#: Batch sizes on both sides of every path threshold, plus several level blocks (threaded).
+THRESHOLD_BATCHES = sorted({
+    1, LEVEL_MIN_BATCH - 1, LEVEL_MIN_BATCH, LEVEL_MIN_BATCH + 1, PARALLEL_MIN_BATCH - 1,
+    PARALLEL_MIN_BATCH, PARALLEL_MIN_BATCH + 1, 2 * LEVEL_BLOCK + 5,
+} - {0})
+
+
+def small_ints(rng: np.random.Generator, shape: tuple, low: int = -1, high: int = 1) -> np.ndarray:
+    """Small integers as float32: every dot product is exact in any order, and many are 0."""
+    return rng.integers(low, high + 1, size=shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("batch", THRESHOLD_BATCHES)
+@pytest.mark.parametrize("depth", range(13))
+def test_every_path_matches_reference_around_thresholds(batch: int, depth: int) -> None:
+    """Walk, level and threaded-level paths equal the reference, depth 0 to 12, small widths."""
+    args = random_tree(np.random.default_rng(1000 * depth + batch), batch, depth, trees=2, d_in=5, d_out=3)
+
+    np.testing.assert_allclose(ultrafast_infer(*args), ultrafast_infer_reference(*args), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("batch", [1, 2, 9, 70])
+@pytest.mark.parametrize("depth", [0, 1, 5, 11])
+def test_walk_and_level_kernels_agree(batch: int, depth: int) -> None:
+    """Both kernels on the same batch, below and above the thresholds that normally pick one."""
+    x, w_in, b_in, w_out = random_tree(np.random.default_rng(depth + batch), batch, depth, trees=3, d_in=20, d_out=7)
+    walked = np.zeros((batch, 7), np.float32)
+    levelled = np.full((batch, 7), np.nan, np.float32)  # the level kernel must overwrite every row
+
+    assert fff._infer_serial(x, w_in, b_in, w_out, walked, depth)
+    assert fff._level_serial(x, w_in, b_in, w_out, levelled, depth)
+
+    np.testing.assert_allclose(levelled, walked, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(levelled, ultrafast_infer_reference(x, w_in, b_in, w_out), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("batch", THRESHOLD_BATCHES)
+@pytest.mark.parametrize("depth", [1, 4, 9])
+def test_ties_at_exactly_zero_go_left_on_every_path(batch: int, depth: int) -> None:
+    """Integer weights and inputs make many pre-activations exactly 0; the paths must match.
+
+    ``w_out`` encodes the node index, so a token that took another branch anywhere would
+    change its output by at least 1.
+    """
+    rng = np.random.default_rng(depth * 7 + batch)
+    nodes = 2 ** (depth + 1) - 1
+    x = small_ints(rng, (batch, 3))
+    w_in = small_ints(rng, (2, nodes, 3))
+    b_in = small_ints(rng, (2, nodes))
+    w_out = np.broadcast_to(np.arange(nodes, dtype=np.float32)[None, :, None] * 16.0, (2, nodes, 2)).copy()
+    w_out[:, :, 1] = small_ints(rng, (2, nodes), -3, 3)
+    expected = ultrafast_infer_reference(x, w_in, b_in, w_out)
+    pre_root = x @ w_in[0, 0] + b_in[0, 0]
+    assert (pre_root == 0).any() or batch < 8  # the data really has ties
+
+    np.testing.assert_allclose(ultrafast_infer(x, w_in, b_in, w_out), expected, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("batch", [LEVEL_MIN_BATCH, 2 * LEVEL_BLOCK + 1])
+def test_all_tokens_on_one_path(batch: int) -> None:
+    """Identical tokens share every node: one group per level, tiles of four and a remainder."""
+    x, w_in, b_in, w_out = random_tree(np.random.default_rng(5), 1, 10, trees=2, d_in=9, d_out=4)
+    x = np.repeat(x, batch, axis=0)
+
+    actual = ultrafast_infer(x, w_in, b_in, w_out)
+
+    np.testing.assert_allclose(actual, ultrafast_infer_reference(x, w_in, b_in, w_out), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(actual, np.repeat(actual[:1], batch, axis=0))
+
+
+def test_all_tokens_at_exactly_zero_take_the_leftmost_path() -> None:
+    """Zero weights and biases: every pre-activation is 0, so every token goes left to the end."""
+    depth, batch = 6, PARALLEL_MIN_BATCH + 3
+    nodes = 2 ** (depth + 1) - 1
+    x = np.random.default_rng(6).standard_normal((batch, 4), dtype=np.float32)
+    w_out = np.zeros((1, nodes, 1), np.float32)
+    leftmost = [2**level - 1 for level in range(depth + 1)]
+    w_out[0, leftmost, 0] = 1.0
+    b_in = np.zeros((1, nodes), np.float32)
+    b_in[0, leftmost[-1]] = 1.0  # the last node on the leftmost path fires: gelu(1)
+
+    actual = ultrafast_infer(x, np.zeros((1, nodes, 4), np.float32), b_in, w_out)
+
+    np.testing.assert_allclose(actual, np.full((batch, 1), 0.8413447, np.float32), rtol=1e-6)
+
+
+@pytest.mark.parametrize("batch", [LEVEL_MIN_BATCH + 1, 2 * LEVEL_BLOCK + 5])
+def test_nan_weights_are_reported_on_the_level_paths(batch: int) -> None:
+    """The finite check of the level kernels, serial and threaded, sees a NaN on a path."""
+    x, w_in, b_in, w_out = random_tree(np.random.default_rng(7), batch, 3, trees=1, d_in=4, d_out=2)
+    w_out[0, 0, 1] = np.nan  # the root: on every path
+
+    with pytest.raises(ValueError, match="the weights hold NaN or infinite values on the paths taken"):
+        ultrafast_infer(x, w_in, b_in, w_out)
+
+
 def test_zero_pre_activation_goes_left() -> None:
     """A pre-activation of exactly 0 takes the left child ``2i + 1``, as UltraFastBERT does."""
     w_in = np.zeros((1, 3, 2), dtype=np.float32)
@@ -43,9 +145,10 @@ def test_zero_pre_activation_goes_left() -> None:
     np.testing.assert_allclose(ultrafast_infer_reference(x, w_in, b_in, w_out), ultrafast_infer(x, w_in, b_in, w_out))
 
 
-def test_inputs_are_not_modified() -> None:
-    """The kernel returns a new array and leaves every argument as it was."""
-    args = random_tree(np.random.default_rng(1), 70, 3, 2, 6, 4)
+@pytest.mark.parametrize("batch", THRESHOLD_BATCHES)
+def test_inputs_are_not_modified(batch: int) -> None:
+    """Every path returns a new array and leaves every argument as it was."""
+    args = random_tree(np.random.default_rng(1), batch, 3, 2, 6, 4)
     copies = [a.copy() for a in args]
 
     ultrafast_infer(*args)
@@ -96,6 +199,31 @@ def test_leaf_variant_matches_reference(batch: int, depth: int, width: int) -> N
     args = random_leaves(np.random.default_rng(depth * 100 + width), batch, depth, width)
 
     np.testing.assert_allclose(fff_leaf_infer(*args), fff_leaf_infer_reference(*args), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("batch", THRESHOLD_BATCHES)
+@pytest.mark.parametrize("depth", [0, 1, 3, 7])
+def test_leaf_variant_paths_match_reference_around_thresholds(batch: int, depth: int) -> None:
+    """Walk, level and threaded leaf paths equal the reference; inputs are left as they were."""
+    args = random_leaves(np.random.default_rng(depth * 1000 + batch), batch, depth, width=6, d_in=7, d_out=3)
+    copies = [a.copy() for a in args]
+
+    np.testing.assert_allclose(fff_leaf_infer(*args), fff_leaf_infer_reference(*args), rtol=1e-5, atol=1e-4)
+    for before, after in zip(copies, args):
+        np.testing.assert_array_equal(before, after)
+
+
+@pytest.mark.parametrize("batch", THRESHOLD_BATCHES)
+def test_leaf_variant_ties_go_left_on_every_path(batch: int) -> None:
+    """Integer node weights make many logits exactly 0; the leaf reached must match."""
+    rng = np.random.default_rng(batch)
+    x, _, _, w1, b1, w2, _ = random_leaves(rng, batch, 4, width=3, d_in=3, d_out=1)
+    x = small_ints(rng, x.shape)
+    node_w, node_b = small_ints(rng, (15, 3)), small_ints(rng, (15,))
+    b2 = np.arange(16, dtype=np.float32)[:, None] * 1000.0  # the leaf index, far above the rest
+    args = (x, node_w, node_b, w1 * 0.01, b1 * 0.01, w2 * 0.01, b2)
+
+    np.testing.assert_allclose(fff_leaf_infer(*args), fff_leaf_infer_reference(*args), rtol=1e-5, atol=1e-3)
 
 
 def test_leaf_variant_adds_the_leaf_output_bias() -> None:
