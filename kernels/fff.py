@@ -12,9 +12,11 @@ Three paths, chosen by batch size (thresholds measured, see ``docs/kernels-fff.m
 * **level, serial** (``LEVEL_MIN_BATCH <= B < PARALLEL_MIN_BATCH``): the tree is processed
   level by level. The tokens are kept sorted by their current node (a stable partition of each
   node's group into left- and right-goers per level, i.e. a counting sort by node that never
-  needs a table of ``2**level`` counters), so each node's weight row is read once per group and
-  reused for all the tokens at that node, four tokens per pass over the row; at the top levels
-  every token shares the root. The path (node, pre-activation) is recorded and the output is
+  needs a table of ``2**level`` counters), so the tokens at one node are adjacent and its
+  weight row, read once, stays in L1 for all of them; at the top levels every token shares the
+  root. Dot products run four sorted positions at a time, shared node or not: at the deep
+  levels most tokens are alone at their node, and four independent row streams keep more loads
+  in flight than one. The path (node, pre-activation) is recorded and the output is
   then summed per token, four path rows per pass over the output row.
 * **level, threaded** (``B >= PARALLEL_MIN_BATCH``): the same on blocks of up to
   ``LEVEL_BLOCK`` tokens (a block's ``x`` and output rows stay in L2), which the caller and
@@ -124,6 +126,7 @@ def _descend(x, w, b, t0, t1, levels, path_node, path_pre, final):  # pragma: no
     gstart = np.empty(n + 1, np.int64)
     gnode_next = np.empty(n, np.int64)
     gstart_next = np.empty(n + 1, np.int64)
+    node_at = np.empty(n, np.int64)
     for k in range(trees):
         for i in range(n):
             perm[i] = t0 + i
@@ -133,42 +136,43 @@ def _descend(x, w, b, t0, t1, levels, path_node, path_pre, final):  # pragma: no
         gstart[1] = n
         for level in range(levels):
             p = k * levels + level
+            # node of every sorted position, so positions can be taken four at a time whether
+            # or not they share a node: four independent row streams keep more loads in flight
+            # (at the deep levels almost every token is alone at its node)
             for g in range(groups):
-                node = gnode[g]
-                bias = b[k, node]
-                s = gstart[g]
-                e = gstart[g + 1]
-                i = s
-                while i + 4 <= e:  # four tokens per pass over the row
-                    ta = perm[i]
-                    tb = perm[i + 1]
-                    tc = perm[i + 2]
-                    td = perm[i + 3]
-                    a0 = np.float32(0.0)
-                    a1 = np.float32(0.0)
-                    a2 = np.float32(0.0)
-                    a3 = np.float32(0.0)
-                    for j in range(d_in):
-                        wj = w[k, node, j]
-                        a0 += wj * x[ta, j]
-                        a1 += wj * x[tb, j]
-                        a2 += wj * x[tc, j]
-                        a3 += wj * x[td, j]
-                    pre_at[i] = bias + a0
-                    pre_at[i + 1] = bias + a1
-                    pre_at[i + 2] = bias + a2
-                    pre_at[i + 3] = bias + a3
-                    i += 4
-                while i < e:
-                    t = perm[i]
-                    a = np.float32(0.0)
-                    for j in range(d_in):
-                        a += w[k, node, j] * x[t, j]
-                    pre_at[i] = bias + a
-                    i += 1
-                for i in range(s, e):
-                    path_node[perm[i], p] = node
-                    path_pre[perm[i], p] = pre_at[i]
+                for i in range(gstart[g], gstart[g + 1]):
+                    node_at[i] = gnode[g]
+            # a last, partial quad repeats its final position, so every token's sum is formed
+            # by the same instructions wherever it sits in the batch
+            for i in range(0, n, 4):
+                ia = i
+                ib = min(i + 1, n - 1)
+                ic = min(i + 2, n - 1)
+                id_ = min(i + 3, n - 1)
+                ta = perm[ia]
+                tb = perm[ib]
+                tc = perm[ic]
+                td = perm[id_]
+                na = node_at[ia]
+                nb = node_at[ib]
+                nc = node_at[ic]
+                nd = node_at[id_]
+                a0 = np.float32(0.0)
+                a1 = np.float32(0.0)
+                a2 = np.float32(0.0)
+                a3 = np.float32(0.0)
+                for j in range(d_in):
+                    a0 += w[k, na, j] * x[ta, j]
+                    a1 += w[k, nb, j] * x[tb, j]
+                    a2 += w[k, nc, j] * x[tc, j]
+                    a3 += w[k, nd, j] * x[td, j]
+                pre_at[ia] = b[k, na] + a0
+                pre_at[ib] = b[k, nb] + a1
+                pre_at[ic] = b[k, nc] + a2
+                pre_at[id_] = b[k, nd] + a3
+            for i in range(n):
+                path_node[perm[i], p] = node_at[i]
+                path_pre[perm[i], p] = pre_at[i]
             # split every group stably: left-goers (not > 0: ties and NaN) first, then right
             groups_next = 0
             pos = 0
