@@ -32,7 +32,6 @@ import numba
 import numpy as np
 from neural_actors.kernels.fff import (
     LEVEL_MIN_BATCH,
-    PARALLEL_MIN_BATCH,
     fff_leaf_infer,
     ultrafast_infer,
 )
@@ -153,7 +152,7 @@ def main() -> None:
 
     # the first call of each path compiles it, or loads it from numba's on-disk cache
     start = time.perf_counter()
-    for batch in sorted({1, LEVEL_MIN_BATCH, PARALLEL_MIN_BATCH}):
+    for batch in sorted({1, LEVEL_MIN_BATCH}):
         x = np.zeros((batch, D_MODEL), np.float32)
         ultrafast_infer(x, *ufb)
         fff_leaf_infer(x, *leaf)

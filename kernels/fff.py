@@ -6,23 +6,26 @@ pre-activation is positive (exactly 0 goes left, child ``2i + 1``), and the outp
 neurons' activations times their output weights. With ``D = 11`` a token touches 12 of 4,095
 neurons, which is where the speed-up over a dense layer of the same width comes from.
 
-Three paths, chosen by batch size (thresholds measured, see ``docs/kernels-fff.md``):
+Two paths, chosen by batch size (thresholds measured, see ``docs/kernels-fff.md``):
 
 * **walk** (``B < LEVEL_MIN_BATCH``): each token walks its path alone, serially.
-* **level, serial** (``LEVEL_MIN_BATCH <= B < PARALLEL_MIN_BATCH``): the tree is processed
-  level by level. The tokens are kept sorted by their current node (a stable partition of each
-  node's group into left- and right-goers per level, i.e. a counting sort by node that never
-  needs a table of ``2**level`` counters), so the tokens at one node are adjacent and its
-  weight row, read once, stays in L1 for all of them; at the top levels every token shares the
-  root. Dot products run four sorted positions at a time, shared node or not: at the deep
-  levels most tokens are alone at their node, and four independent row streams keep more loads
-  in flight than one. The path (node, pre-activation) is recorded and the output is
-  then summed per token, four path rows per pass over the output row.
-* **level, threaded** (``B >= PARALLEL_MIN_BATCH``): the same on blocks of up to
-  ``LEVEL_BLOCK`` tokens (a block's ``x`` and output rows stay in L2), which the caller and
-  ``numba.get_num_threads() - 1`` worker threads take from a shared counter; the kernels
-  release the GIL. The caller never waits for a worker that has not started (see
-  :func:`_in_chunks` for why this is not a ``prange``).
+* **level** (``B >= LEVEL_MIN_BATCH``): the tree is processed level by level, over blocks of
+  up to ``LEVEL_BLOCK`` tokens (a block's ``x`` and output rows stay in L2) that numba's
+  threads share (``prange``; serially with one thread). Within a block the tokens are kept
+  sorted by their current node (a stable partition of each node's group into left- and
+  right-goers per level, i.e. a counting sort by node that never needs a table of
+  ``2**level`` counters), so the tokens at one node are adjacent and its weight row, read
+  once, stays in L1 for all of them; at the top levels every token shares the root. Dot
+  products run four sorted positions at a time, shared node or not: at the deep levels most
+  tokens are alone at their node, and four independent row streams keep more loads in flight
+  than one. The path (node, pre-activation) is recorded and the output is then summed per
+  token, four path rows per pass over the output row.
+
+A parallel region ends at a barrier: on an oversubscribed machine (more busy threads than
+cores, e.g. several processes each running numba's threads) a descheduled thread holds every
+call up for a scheduler time slice (measured: 7 ms medians at 128 tokens with both cores taken
+by other processes). There, give each process or calling thread fewer threads with
+``numba.set_num_threads`` (thread-local) or ``NUMBA_NUM_THREADS``.
 
 ``fff_leaf_infer`` uses the same walk / level-descent split; after the descent each block's
 tokens run their leaves in leaf order, so a leaf's weights are read once per block.
@@ -33,24 +36,19 @@ compare false, go left too); only the float summation order of the dot products 
 
 from __future__ import annotations
 
-import itertools
 import math
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
 
-__all__ = ["LEVEL_BLOCK", "LEVEL_MIN_BATCH", "PARALLEL_MIN_BATCH", "fff_leaf_infer", "ultrafast_infer"]
+__all__ = ["LEVEL_BLOCK", "LEVEL_MIN_BATCH", "fff_leaf_infer", "ultrafast_infer"]
 
-#: From this many tokens on, the level-by-level path beats the per-token walk (measured at
-#: BERT-base sizes, medians: walk ahead at 1-2 tokens, equal at 3-4, level ahead from 8).
+#: From this many tokens on, the level-by-level path, on all of numba's threads, beats the
+#: serial per-token walk (measured at BERT-base sizes on an idle 2-core box, medians: 15.4 us
+#: serial and 11.7 us on two threads at 4 tokens, near 2x from 8; a serial level path is used
+#: only when numba has one thread).
 LEVEL_MIN_BATCH = 4
 
-#: From this many tokens on, the level path runs on several threads (measured: waking a
-#: worker costs tens of microseconds on a busy machine; equal at 96 tokens, ahead from 128).
-PARALLEL_MIN_BATCH = 128
 
 #: Tokens per block of the level path: ``x`` and output rows of a block (2 x 64 x 3 KB at
 #: width 768) stay in L2, and 1,024 tokens give 16 blocks to share among the threads.
@@ -273,11 +271,28 @@ def _level_serial(x, w_in, b_in, w_out, out, depth):  # pragma: no cover - compi
     return _all_finite(out, 0, batch)
 
 
+@numba.njit(**_JIT, parallel=True)
+def _level_parallel(x, w_in, b_in, w_out, out, depth, block):  # pragma: no cover - compiled
+    batch = x.shape[0]
+    steps = w_in.shape[0] * (depth + 1)
+    path_node = np.empty((batch, steps), np.int64)
+    path_pre = np.empty((batch, steps), np.float32)
+    final = np.empty(batch, np.int64)
+    blocks = -(-batch // block)
+    finite = np.empty(blocks, np.bool_)
+    for i in numba.prange(blocks):  # blocks write disjoint rows of every array
+        t0 = i * block
+        t1 = min(batch, t0 + block)
+        _level_block(x, w_in, b_in, w_out, out, t0, t1, depth, path_node, path_pre, final)
+        finite[i] = _all_finite(out, t0, t1)
+    return finite.all()
+
+
 def ultrafast_infer(x: np.ndarray, w_in: np.ndarray, b_in: np.ndarray, w_out: np.ndarray) -> np.ndarray:
     """UltraFastBERT FFF hard inference, K trees side by side, outputs summed.
 
     Batches under ``LEVEL_MIN_BATCH`` walk token by token; larger ones go level by level
-    (serially, then from ``PARALLEL_MIN_BATCH`` on in parallel over token blocks).
+    (in parallel over token blocks).
 
     Args:
         x: ``(B, d_in)`` float32 tokens.
@@ -299,11 +314,11 @@ def ultrafast_infer(x: np.ndarray, w_in: np.ndarray, b_in: np.ndarray, w_out: np
         finite = _infer_serial(x, w_in, b_in, w_out, out, depth)
     else:
         out = np.empty((batch, w_out.shape[2]), dtype=np.float32)
-        # blocks of LEVEL_BLOCK, or smaller so that every thread gets one
-        chunk = max(1, min(LEVEL_BLOCK, -(-batch // _threads())))
-        finite = _in_chunks(
-            lambda lo, hi: _level_serial(x[lo:hi], w_in, b_in, w_out, out[lo:hi], depth), batch, chunk
-        )
+        threads = numba.get_num_threads()
+        if threads < 2:
+            finite = _level_serial(x, w_in, b_in, w_out, out, depth)
+        else:  # blocks of LEVEL_BLOCK, or smaller so that every thread gets one
+            finite = _level_parallel(x, w_in, b_in, w_out, out, depth, max(1, min(LEVEL_BLOCK, -(-batch // threads))))
     if not finite:
         _raise_non_finite(x)
     return out
@@ -412,6 +427,22 @@ def _leaf_block(x, node_w3, node_b2, w1, b1, w2, b2, out, t0, t1, depth, path_no
         _leaf_forward(x, w1, b1, w2, b2, out, hidden, active, t, final[t] - first_leaf)
 
 
+@numba.njit(**_JIT, parallel=True)
+def _leaf_level_parallel(x, node_w3, node_b2, w1, b1, w2, b2, out, depth, chunk):  # pragma: no cover
+    batch = x.shape[0]
+    path_node = np.empty((batch, max(depth, 1)), np.int64)
+    path_pre = np.empty((batch, max(depth, 1)), np.float32)
+    final = np.empty(batch, np.int64)
+    chunks = -(-batch // chunk)
+    finite = np.empty(chunks, np.bool_)
+    for i in numba.prange(chunks):  # chunks write disjoint rows of every array
+        t0 = i * chunk
+        t1 = min(batch, t0 + chunk)
+        _leaf_block(x, node_w3, node_b2, w1, b1, w2, b2, out, t0, t1, depth, path_node, path_pre, final)
+        finite[i] = _all_finite(out, t0, t1)
+    return finite.all()
+
+
 @numba.njit(**_JIT)
 def _leaf_level_serial(x, node_w3, node_b2, w1, b1, w2, b2, out, depth):  # pragma: no cover - compiled
     batch = x.shape[0]
@@ -438,7 +469,7 @@ def fff_leaf_infer(
     Each leaf is a ReLU feedforward of width ``l``, with its output bias (the reference
     implementation's eval path drops ``leaf_b2``, which its training path adds; we keep it).
     Same paths as :func:`ultrafast_infer`: a per-token walk under ``LEVEL_MIN_BATCH`` tokens,
-    else the level-by-level descent (parallel from ``PARALLEL_MIN_BATCH``), after which each
+    else the level-by-level descent (in parallel over token chunks), after which each
     block's tokens run their leaves in leaf order.
 
     Args:
@@ -478,63 +509,14 @@ def fff_leaf_infer(
         # the shared descent takes (K, N, d) trees: one tree, as views (no copy)
         args = (x, node_w.reshape(1, leaves - 1, d_in), node_b.reshape(1, leaves - 1),
                 leaf_w1, leaf_b1, leaf_w2, leaf_b2)
-        # big chunks: a leaf's weights are read once per chunk for all its tokens there
-        finite = _in_chunks(
-            lambda lo, hi: _leaf_level_serial(x[lo:hi], *args[1:7], out[lo:hi], depth),
-            batch, batch if batch < PARALLEL_MIN_BATCH else -(-batch // _threads()),
-        )
+        threads = numba.get_num_threads()
+        if threads < 2:
+            finite = _leaf_level_serial(*args, out, depth)
+        else:  # one big chunk per thread: a leaf's weights are read once per chunk
+            finite = _leaf_level_parallel(*args, out, depth, -(-batch // threads))
     if not finite:
         _raise_non_finite(x)
     return out
-
-
-# --------------------------------------------------------------------------------------------
-# parallelism: chunks shared among the caller and worker threads
-
-
-_POOL: ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-
-
-def _threads() -> int:
-    return max(1, numba.get_num_threads())
-
-
-def _pool() -> ThreadPoolExecutor:
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=max(1, _threads() - 1), thread_name_prefix="fff")
-        return _POOL
-
-
-def _in_chunks(run: Callable[[int, int], bool], batch: int, chunk: int) -> bool:
-    """``run(lo, hi)`` over ``range(0, batch)`` in chunks; whether every call returned True.
-
-    Under ``PARALLEL_MIN_BATCH`` tokens the caller runs everything. Above it, worker threads
-    (the kernels release the GIL) and the caller take chunks from a shared counter, and the
-    caller does not wait for a worker that has not started: on a machine whose other cores
-    are busy it simply does all the chunks itself, at the serial speed. (A ``prange`` kernel
-    on numba's OpenMP layer instead waited 4-12 ms at its closing barrier whenever a worker
-    thread was descheduled, which on a shared 2-core box was most calls.)
-    """
-    chunks = -(-batch // chunk)
-    if batch < PARALLEL_MIN_BATCH or chunks < 2 or _threads() < 2:
-        return all(run(lo, min(batch, lo + chunk)) for lo in range(0, batch, chunk))
-    claim = itertools.count()
-    failed: list[bool] = []
-
-    def work() -> None:
-        while (i := next(claim)) < chunks:  # next() on a count is atomic under the GIL
-            if not run(i * chunk, min(batch, (i + 1) * chunk)):
-                failed.append(True)
-
-    futures = [_pool().submit(work) for _ in range(min(_threads(), chunks) - 1)]
-    work()
-    for future in futures:
-        if not future.cancel():  # started: it holds at most the chunk it is running
-            future.result()
-    return not failed
 
 
 def _check_arrays(*specs: tuple[str, np.ndarray, int]) -> None:

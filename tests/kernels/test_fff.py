@@ -6,7 +6,6 @@ from neural_actors.kernels import fff
 from neural_actors.kernels.fff import (
     LEVEL_BLOCK,
     LEVEL_MIN_BATCH,
-    PARALLEL_MIN_BATCH,
     fff_leaf_infer,
     ultrafast_infer,
 )
@@ -23,7 +22,7 @@ def random_tree(rng: np.random.Generator, batch: int, depth: int, trees: int, d_
     )
 
 
-@pytest.mark.parametrize("batch", [0, 1, 7, PARALLEL_MIN_BATCH + 1])
+@pytest.mark.parametrize("batch", [0, 1, 7, 2 * LEVEL_BLOCK + 1])
 @pytest.mark.parametrize("depth", [0, 1, 3, 8])
 @pytest.mark.parametrize("trees", [1, 3])
 def test_matches_reference(batch: int, depth: int, trees: int) -> None:
@@ -37,10 +36,10 @@ def test_matches_reference(batch: int, depth: int, trees: int) -> None:
     np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-4)
 
 
-#: Batch sizes on both sides of every path threshold, plus several level blocks (threaded).
+#: Batch sizes on both sides of the path threshold, and around the block size (several blocks).
 THRESHOLD_BATCHES = sorted({
-    1, LEVEL_MIN_BATCH - 1, LEVEL_MIN_BATCH, LEVEL_MIN_BATCH + 1, PARALLEL_MIN_BATCH - 1,
-    PARALLEL_MIN_BATCH, PARALLEL_MIN_BATCH + 1, 2 * LEVEL_BLOCK + 5,
+    1, LEVEL_MIN_BATCH - 1, LEVEL_MIN_BATCH, LEVEL_MIN_BATCH + 1, 2 * LEVEL_MIN_BATCH + 1,
+    LEVEL_BLOCK - 1, LEVEL_BLOCK, LEVEL_BLOCK + 1, 2 * LEVEL_BLOCK + 5,
 } - {0})
 
 
@@ -52,7 +51,7 @@ def small_ints(rng: np.random.Generator, shape: tuple, low: int = -1, high: int 
 @pytest.mark.parametrize("batch", THRESHOLD_BATCHES)
 @pytest.mark.parametrize("depth", range(13))
 def test_every_path_matches_reference_around_thresholds(batch: int, depth: int) -> None:
-    """Walk, level and threaded-level paths equal the reference, depth 0 to 12, small widths."""
+    """Walk and level paths equal the reference, depth 0 to 12, small widths."""
     args = random_tree(np.random.default_rng(1000 * depth + batch), batch, depth, trees=2, d_in=5, d_out=3)
 
     np.testing.assert_allclose(ultrafast_infer(*args), ultrafast_infer_reference(*args), rtol=1e-5, atol=1e-5)
@@ -86,11 +85,11 @@ def test_ties_at_exactly_zero_go_left_on_every_path(batch: int, depth: int) -> N
     x = small_ints(rng, (batch, 3))
     w_in = small_ints(rng, (2, nodes, 3))
     b_in = small_ints(rng, (2, nodes))
+    b_in[:, 0] = 0.0
+    x[0] = 0.0  # so at least the first token meets a tie at each root
     w_out = np.broadcast_to(np.arange(nodes, dtype=np.float32)[None, :, None] * 16.0, (2, nodes, 2)).copy()
     w_out[:, :, 1] = small_ints(rng, (2, nodes), -3, 3)
     expected = ultrafast_infer_reference(x, w_in, b_in, w_out)
-    pre_root = x @ w_in[0, 0] + b_in[0, 0]
-    assert (pre_root == 0).any() or batch < 8  # the data really has ties
 
     np.testing.assert_allclose(ultrafast_infer(x, w_in, b_in, w_out), expected, rtol=1e-5, atol=1e-4)
 
@@ -109,7 +108,7 @@ def test_all_tokens_on_one_path(batch: int) -> None:
 
 def test_all_tokens_at_exactly_zero_take_the_leftmost_path() -> None:
     """Zero weights and biases: every pre-activation is 0, so every token goes left to the end."""
-    depth, batch = 6, PARALLEL_MIN_BATCH + 3
+    depth, batch = 6, LEVEL_BLOCK + 3
     nodes = 2 ** (depth + 1) - 1
     x = np.random.default_rng(6).standard_normal((batch, 4), dtype=np.float32)
     w_out = np.zeros((1, nodes, 1), np.float32)
@@ -191,7 +190,7 @@ def random_leaves(rng: np.random.Generator, batch: int, depth: int, width: int, 
     )
 
 
-@pytest.mark.parametrize("batch", [0, 1, 9, PARALLEL_MIN_BATCH + 3])
+@pytest.mark.parametrize("batch", [0, 1, 9, LEVEL_BLOCK + 3])
 @pytest.mark.parametrize("depth", [0, 1, 4, 8])
 @pytest.mark.parametrize("width", [1, 16, 64])
 def test_leaf_variant_matches_reference(batch: int, depth: int, width: int) -> None:
@@ -253,3 +252,21 @@ def test_leaf_variant_bad_shapes_name_the_argument() -> None:
         fff_leaf_infer(args[0], args[1][:2].copy(), *args[2:])
     with pytest.raises(ValueError, match=r"leaf_w1.shape\[0\] must be a power of two, 2\*\*depth leaves \(got 3\)"):
         fff_leaf_infer(*args[:3], args[3][:3].copy(), *args[4:])
+
+
+@pytest.mark.parametrize("batch", [LEVEL_MIN_BATCH, 2 * LEVEL_BLOCK + 3])
+def test_one_thread_runs_the_level_path_serially(batch: int) -> None:
+    """With one numba thread (``numba.set_num_threads``, thread-local) both variants take the
+    serial level kernels, with the same results."""
+    rng = np.random.default_rng(batch)
+    ufb = random_tree(rng, batch, 7, trees=2, d_in=6, d_out=3)
+    leaves = random_leaves(rng, batch, 5, 8)
+    threads = fff.numba.get_num_threads()
+    fff.numba.set_num_threads(1)
+    try:
+        serial = ultrafast_infer(*ufb), fff_leaf_infer(*leaves)
+    finally:
+        fff.numba.set_num_threads(threads)
+
+    np.testing.assert_allclose(serial[0], ultrafast_infer_reference(*ufb), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(serial[1], fff_leaf_infer_reference(*leaves), rtol=1e-5, atol=1e-4)
