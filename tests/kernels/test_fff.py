@@ -201,7 +201,7 @@ def test_leaf_variant_matches_reference(batch: int, depth: int, width: int) -> N
 
 
 @pytest.mark.parametrize("batch", THRESHOLD_BATCHES)
-@pytest.mark.parametrize("depth", [0, 1, 3, 7])
+@pytest.mark.parametrize("depth", [0, 1, 3, 7, 12])
 def test_leaf_variant_paths_match_reference_around_thresholds(batch: int, depth: int) -> None:
     """Walk, level and threaded leaf paths equal the reference; inputs are left as they were."""
     args = random_leaves(np.random.default_rng(depth * 1000 + batch), batch, depth, width=6, d_in=7, d_out=3)

@@ -54,6 +54,18 @@ def test_forward_and_backward_match_reference(batch: int, depth: int, width: int
         np.testing.assert_allclose(grad, ref, rtol=1e-4, atol=1e-4, err_msg=name)
 
 
+@pytest.mark.parametrize(("batch", "depth", "width"), [(3, 12, 1), (7, 6, 64), (1, 9, 2)])
+def test_deep_trees_and_wide_leaves_match_reference(batch: int, depth: int, width: int) -> None:
+    """Soft forward and backward equal the references at depth up to 12 and leaf width 64."""
+    rng = np.random.default_rng(depth * 1000 + width)
+    args = random_model(rng, batch, depth, width, d_in=2, d_out=2)
+    grad_y = rng.standard_normal((batch, 2), dtype=np.float32)
+
+    np.testing.assert_allclose(fff_soft_forward(*args)[0], fff_soft_forward_reference(*args)[0], rtol=1e-5, atol=1e-5)
+    for name, grad, ref in zip(PARAMS, fff_soft_backward(*args, grad_y), fff_soft_backward_reference(*args, grad_y)):
+        np.testing.assert_allclose(grad, ref, rtol=1e-4, atol=1e-4, err_msg=name)
+
+
 def test_backward_matches_finite_differences() -> None:
     """Kernel and reference gradients agree with central differences of the float64 reference."""
     rng = np.random.default_rng(7)
