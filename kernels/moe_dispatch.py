@@ -36,8 +36,8 @@ from typing import Literal, NamedTuple
 import numba
 import numpy as np
 
-from neural_actors.kernels.fff import ultrafast_infer
-from neural_actors.kernels.moe import dispatch_plan, top_k_route
+from .fff import ultrafast_infer
+from .moe import dispatch_plan, top_k_route
 
 __all__ = [
     "PARALLEL_MIN_TOKENS",

@@ -13,8 +13,8 @@ from typing import Literal
 
 import numpy as np
 
-from neural_actors.kernels.fff_reference import ultrafast_infer_reference
-from neural_actors.kernels.moe_dispatch import DenseExperts, FFFExperts
+from .fff_reference import ultrafast_infer_reference
+from .moe_dispatch import DenseExperts, FFFExperts
 
 __all__ = [
     "combine_reference",
