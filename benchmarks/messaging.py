@@ -22,7 +22,6 @@ import time
 from collections.abc import Awaitable, Callable
 
 import psutil
-
 from neural_actors.runtime import Actor, Runtime, message
 
 

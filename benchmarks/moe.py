@@ -34,11 +34,9 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-
 from neural_actors.kernels.moe import dispatch_plan, top_k_route
 from neural_actors.kernels.moe_dispatch import (
     DenseExperts,
-    router_logits,
     FFFExperts,
     combine,
     dense_experts,
@@ -46,6 +44,7 @@ from neural_actors.kernels.moe_dispatch import (
     gather_tokens,
     mask_experts,
     moe_forward,
+    router_logits,
 )
 
 TOKENS, D_MODEL, WIDTH, DEPTH = 4096, 768, 3072, 11

@@ -19,10 +19,8 @@ import time
 
 import psutil
 import structlog
-
 from neural_actors.runtime import Actor, Runtime
 from neural_actors.supervisors import ChildSpec, Supervisor, SupervisorFlags
-
 
 STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")
 ROUNDS = 5

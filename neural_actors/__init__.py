@@ -62,6 +62,7 @@ from neural_actors.supervisors import terminate_child as terminate_child
 from neural_actors.supervisors import which_children as which_children
 
 __all__ = [
+    "RESTARTING",
     "Actor",
     "ActorExited",
     "Backoff",
@@ -83,7 +84,6 @@ __all__ = [
     "NoProcess",
     "NoReply",
     "Pid",
-    "RESTARTING",
     "Ref",
     "Runtime",
     "RuntimeClosed",

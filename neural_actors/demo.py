@@ -21,7 +21,13 @@ import numpy as np
 import structlog
 
 from neural_actors.runtime import Actor, ActorExited, Pid, Runtime, freeze, message
-from neural_actors.supervisors import ChildSpec, Supervisor, SupervisorFlags, count_children, which_children
+from neural_actors.supervisors import (
+    ChildSpec,
+    Supervisor,
+    SupervisorFlags,
+    count_children,
+    which_children,
+)
 
 __all__ = ["DemoReport", "Infer", "InferenceWorker", "run_demo"]
 

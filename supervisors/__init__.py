@@ -30,8 +30,8 @@ __all__ = [
     "count_children",
     "delete_child",
     "restart_child",
-    "start_dynamic_child",
     "start_child",
+    "start_dynamic_child",
     "terminate_child",
     "which_children",
 ]

@@ -14,7 +14,6 @@ from collections.abc import Hashable
 from typing import Any, final
 
 import attrs
-
 from neural_actors.runtime import Actor, Caller, NoReply, message
 
 from .errors import ChildRestarting, InvalidChildSpec

@@ -12,7 +12,6 @@ from collections.abc import Hashable, Sequence
 from typing import Any, Literal, final
 
 import attrs
-
 from neural_actors.runtime import Actor, FrozenDict, message
 
 from .backoff import Backoff

@@ -19,7 +19,6 @@ from typing import Any
 
 import attrs
 import structlog
-
 from neural_actors.runtime import (
     Actor,
     Exit,

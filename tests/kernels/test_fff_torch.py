@@ -1,7 +1,6 @@
 """PyTorch FFF weights, converted for the numba kernels, give the references' answers."""
 
 import importlib.util
-import math
 import sys
 
 import numpy as np
@@ -9,9 +8,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from neural_actors.kernels import fff_torch  # noqa: E402
-from neural_actors.kernels.fff import fff_leaf_infer, ultrafast_infer  # noqa: E402
-from neural_actors.kernels.fff_torch import (  # noqa: E402
+from neural_actors.kernels import fff_torch
+from neural_actors.kernels.fff import fff_leaf_infer, ultrafast_infer
+from neural_actors.kernels.fff_torch import (
     leaf_weights_from_fastfeedforward,
     ultrafast_weights_from_state_dict,
 )

@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 import pytest
-
 from neural_actors.kernels.moe import (
     dispatch_plan,
     expert_choice_route,

@@ -6,7 +6,6 @@ import itertools
 
 import numpy as np
 import pytest
-
 from neural_actors.kernels.moe import dispatch_plan, top_k_route
 from neural_actors.kernels.moe_dispatch import (
     PARALLEL_MIN_TOKENS,

@@ -3,10 +3,10 @@
 import pytest
 import structlog
 from click.testing import CliRunner
+from neural_actors.runtime import ActorExited
 
 from neural_actors.cli import main
 from neural_actors.demo import run_demo
-from neural_actors.runtime import ActorExited
 
 
 @pytest.mark.asyncio

@@ -3,7 +3,6 @@
 import asyncio
 
 import pytest
-
 from neural_actors.runtime import Actor, ActorExited, Runtime, StartFailed, Stop
 
 from .helpers import Continuing, Get, Recorder

@@ -1,8 +1,7 @@
 """Calls: replies, deferred replies, dead targets, timeouts, late replies."""
 
 import pytest
-
-from neural_actors.runtime import ActorExited, CallingSelf, CallTimeout, Runtime, Actor
+from neural_actors.runtime import Actor, ActorExited, CallingSelf, CallTimeout, Runtime
 
 from .helpers import Crash, Deferred, Get, Recorder, Sleep, Sleeper
 

@@ -4,7 +4,6 @@ import asyncio
 import time
 
 import pytest
-
 from neural_actors.runtime import VirtualEventLoop
 
 

@@ -7,7 +7,6 @@ import asyncio
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from neural_actors.runtime import Actor, Runtime, run
 
 from .helpers import Get, Recorder

@@ -3,7 +3,6 @@
 import asyncio
 
 import pytest
-
 from neural_actors.runtime import Actor, Down, Exit, Runtime
 
 from .helpers import Crash, Get, Recorder

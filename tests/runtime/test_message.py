@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from neural_actors.runtime import FrozenDict, Pid, Ref, check_immutable, freeze, message
 
 

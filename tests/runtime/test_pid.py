@@ -2,7 +2,6 @@
 
 import attrs
 import pytest
-
 from neural_actors.runtime import Pid, Ref, Runtime
 
 from .helpers import Recorder

@@ -1,7 +1,6 @@
 """Names and groups: unique names, conflicts, cleanup at exit, dispatch to members."""
 
 import pytest
-
 from neural_actors.runtime import NameTaken, NoProcess, Runtime
 
 from .helpers import Get, Recorder

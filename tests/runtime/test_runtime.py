@@ -3,9 +3,9 @@
 import asyncio
 
 import pytest
+from neural_actors.runtime import Actor, Runtime, RuntimeClosed, run
 
 import neural_actors as na
-from neural_actors.runtime import Actor, Runtime, RuntimeClosed, run
 
 from .helpers import Crash, Get, Recorder
 

@@ -3,7 +3,6 @@
 import asyncio
 
 import pytest
-
 from neural_actors.runtime import Runtime
 
 from .helpers import Get, Recorder

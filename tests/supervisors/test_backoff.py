@@ -4,11 +4,10 @@ import asyncio
 import random
 
 import pytest
-
 from neural_actors.runtime import Actor, Runtime
 from neural_actors.supervisors import (
-    Backoff,
     RESTARTING,
+    Backoff,
     ChildRestarting,
     ChildSpec,
     InvalidChildSpec,

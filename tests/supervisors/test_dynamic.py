@@ -1,9 +1,14 @@
 """The dynamic supervisor beyond OTP's suite (see ``test_supervisor_suite.py`` for its cases)."""
 
 import pytest
-
 from neural_actors.runtime import Actor, Runtime
-from neural_actors.supervisors import ChildSpec, DynamicSupervisor, SupervisorError, start_dynamic_child, which_children
+from neural_actors.supervisors import (
+    ChildSpec,
+    DynamicSupervisor,
+    SupervisorError,
+    start_dynamic_child,
+    which_children,
+)
 
 
 class Session(Actor):

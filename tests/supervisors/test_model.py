@@ -13,9 +13,15 @@ import attrs
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-
 from neural_actors.runtime import Actor, Runtime, Stop
-from neural_actors.supervisors import ChildSpec, Supervisor, SupervisorFlags, restart_child, terminate_child, which_children
+from neural_actors.supervisors import (
+    ChildSpec,
+    Supervisor,
+    SupervisorFlags,
+    restart_child,
+    terminate_child,
+    which_children,
+)
 
 
 class Crashable(Actor):

@@ -4,7 +4,6 @@ per strategy, the intensity window, start failures, nesting three levels deep, r
 import asyncio
 
 import pytest
-
 from neural_actors.runtime import Actor, Runtime, StartFailed, Stop
 from neural_actors.supervisors import (
     ChildSpec,

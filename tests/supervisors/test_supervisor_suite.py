@@ -26,7 +26,6 @@ import gc
 import weakref
 
 import pytest
-
 from neural_actors.runtime import Actor, ActorExited, Runtime, StartFailed, Stop, message
 from neural_actors.supervisors import (
     RESTARTING,
