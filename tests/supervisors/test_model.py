@@ -1,15 +1,19 @@
 """The supervisor against a pure model of OTP's rules, under random histories (hypothesis).
 
 The model knows only the rules: restart types by exit reason, the strategy, and the intensity
-window on virtual time. After every step the real supervisor must agree with it on which
+window on virtual time. Children can also be broken (every start fails) and fixed: a restart
+that has to start a broken child is retried at once, each attempt counting, until the
+intensity is spent. After every step the real supervisor must agree with the model on which
 children exist, which are running, and whether the supervisor itself is alive.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import attrs
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -17,6 +21,7 @@ from neural_actors.runtime import Actor, Runtime, Stop
 from neural_actors.supervisors import (
     ChildSpec,
     Supervisor,
+    SupervisorError,
     SupervisorFlags,
     restart_child,
     terminate_child,
@@ -24,8 +29,17 @@ from neural_actors.supervisors import (
 )
 
 
+#: Keys of the children whose next starts fail (a spec's arguments must be immutable).
+BROKEN: set[str] = set()
+_machines = itertools.count()
+
+
 class Crashable(Actor):
     """Exits as told: ``normal`` and ``shutdown`` by stopping, anything else by crashing."""
+
+    def init(self, key: str) -> None:
+        if key in BROKEN:
+            raise RuntimeError(f"{key} is broken")
 
     def handle_cast(self, msg: str) -> None:
         if msg in ("normal", "shutdown"):
@@ -51,6 +65,15 @@ class OTPModel:
     now: float = 0.0
     alive: bool = True
     restarts: list[float] = attrs.Factory(list)
+    broken: set[str] = attrs.Factory(set)
+
+    def count_restart(self) -> bool:
+        """Record a restart now; False (and the supervisor gone) past the intensity."""
+        self.restarts = [t for t in self.restarts if t > self.now - self.period] + [self.now]
+        if len(self.restarts) > self.intensity:
+            self.alive = False
+            self.children = []
+        return self.alive
 
     def child_exited(self, index: int, reason: str) -> None:
         child = self.children[index]
@@ -60,10 +83,7 @@ class OTPModel:
             if child.restart == "temporary":
                 self.children.remove(child)
             return
-        self.restarts = [t for t in self.restarts if t > self.now - self.period] + [self.now]
-        if len(self.restarts) > self.intensity:
-            self.alive = False
-            self.children = []
+        if not self.count_restart():
             return
         if self.strategy == "one_for_one":
             affected = [child]
@@ -76,6 +96,9 @@ class OTPModel:
                 self.children.remove(other)
             else:
                 other.running = True
+        if any(other.id in self.broken for other in affected if other in self.children):
+            while self.count_restart():  # retried at once, each attempt counted
+                pass
 
     def terminated(self, index: int) -> None:
         child = self.children[index]
@@ -91,6 +114,7 @@ class SupervisorMachine(RuleBasedStateMachine):
         super().__init__()
         self._blocking = Runtime.blocking(clock="virtual")
         self.rt = self._blocking.__enter__()
+        self.prefix = f"m{next(_machines)}-"
 
     @initialize(
         strategy=st.sampled_from(["one_for_one", "one_for_all", "rest_for_one"]),
@@ -99,7 +123,7 @@ class SupervisorMachine(RuleBasedStateMachine):
         period=st.sampled_from([1.0, 5.0]),
     )
     def start(self, strategy: str, restarts: list[str], intensity: int, period: float) -> None:
-        specs = [ChildSpec(id=f"c{i}", start=(Crashable, ()), restart=r) for i, r in enumerate(restarts)]
+        specs = [ChildSpec(id=f"c{i}", start=(Crashable, (f"{self.prefix}c{i}",)), restart=r) for i, r in enumerate(restarts)]
         self.model = OTPModel(strategy, intensity, period, [ModelChild(s.id, s.restart) for s in specs])
         self.sup = self.rt.start(Supervisor, SupervisorFlags(strategy=strategy, intensity=intensity, period=period), specs)
 
@@ -134,8 +158,19 @@ class SupervisorMachine(RuleBasedStateMachine):
     def restart(self, data: st.DataObject) -> None:
         stopped = [c for c in self.model.children if not c.running]
         child = data.draw(st.sampled_from(stopped))
+        if child.id in self.model.broken:
+            with pytest.raises(SupervisorError, match="start_failed"):
+                self.rt.run(restart_child, self.rt.runtime, self.sup, child.id)
+            return
         self.rt.run(restart_child, self.rt.runtime, self.sup, child.id)
         child.running = True
+
+    @precondition(lambda self: self.model.alive and self.model.children)
+    @rule(data=st.data(), broken=st.booleans())
+    def break_or_fix(self, data: st.DataObject, broken: bool) -> None:
+        child = data.draw(st.sampled_from(self.model.children))
+        (self.model.broken.add if broken else self.model.broken.discard)(child.id)
+        (BROKEN.add if broken else BROKEN.discard)(self.prefix + child.id)
 
     @invariant()
     def agrees_with_the_model(self) -> None:
