@@ -41,6 +41,8 @@ import math
 import numba
 import numpy as np
 
+from .checks import check_arrays
+
 __all__ = ["LEVEL_BLOCK", "LEVEL_MIN_BATCH", "fff_leaf_infer", "ultrafast_infer"]
 
 #: From this many tokens on, the level-by-level path, on all of numba's threads, beats the
@@ -484,7 +486,7 @@ def fff_leaf_infer(
     Raises:
         ValueError: a wrong dtype, shape or leaf count, naming the argument; non-finite values.
     """
-    _check_arrays(
+    check_arrays(
         ("x", x, 2), ("node_w", node_w, 2), ("node_b", node_b, 1), ("leaf_w1", leaf_w1, 3),
         ("leaf_b1", leaf_b1, 2), ("leaf_w2", leaf_w2, 3), ("leaf_b2", leaf_b2, 2),
     )
@@ -519,18 +521,6 @@ def fff_leaf_infer(
     return out
 
 
-def _check_arrays(*specs: tuple[str, np.ndarray, int]) -> None:
-    """Each ``(name, array, ndim)`` must be a C-contiguous float32 array of that rank."""
-    for name, array, ndim in specs:
-        if not isinstance(array, np.ndarray) or array.dtype != np.float32:
-            got = array.dtype if isinstance(array, np.ndarray) else type(array).__name__
-            raise ValueError(f"{name} must be a float32 ndarray (got {got}); convert with .astype(np.float32)")
-        if array.ndim != ndim:
-            raise ValueError(f"{name} must have {ndim} dimensions (got shape {array.shape})")
-        if not array.flags.c_contiguous:
-            raise ValueError(f"{name} must be C-contiguous; pass np.ascontiguousarray({name})")
-
-
 def _raise_non_finite(x: np.ndarray) -> None:
     """Trace a non-finite result back to its cause.
 
@@ -562,7 +552,7 @@ def _check(x: np.ndarray, w_in: np.ndarray, b_in: np.ndarray, w_out: np.ndarray)
     except AttributeError:
         fast = False
     if not fast:
-        _check_arrays(("x", x, 2), ("w_in", w_in, 3), ("b_in", b_in, 2), ("w_out", w_out, 3))
+        check_arrays(("x", x, 2), ("w_in", w_in, 3), ("b_in", b_in, 2), ("w_out", w_out, 3))
     trees, nodes, d_in = w_in.shape
     depth = _DEPTHS.get(nodes)
     if depth is None:

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numba
 import numpy as np
 
-from .fff import _check_arrays
+from .checks import check_arrays
 
 __all__ = [
     "Adam",
@@ -184,7 +184,7 @@ def _check_params(x, node_w, node_b, leaf_w1, leaf_b1, leaf_w2, leaf_b2) -> int:
     """Validate the model arguments (dtype, rank, layout, shapes, finiteness); returns depth."""
     arrays = (("x", x), ("node_w", node_w), ("node_b", node_b), ("leaf_w1", leaf_w1),
               ("leaf_b1", leaf_b1), ("leaf_w2", leaf_w2), ("leaf_b2", leaf_b2))
-    _check_arrays(*((name, a, rank) for (name, a), rank in zip(arrays, (2, 2, 1, 3, 2, 3, 2))))
+    check_arrays(*((name, a, rank) for (name, a), rank in zip(arrays, (2, 2, 1, 3, 2, 3, 2))))
     leaves, d_in, width = leaf_w1.shape
     depth = int(round(math.log2(leaves))) if leaves > 0 else -1
     if leaves < 1 or 2**depth != leaves:
@@ -205,7 +205,7 @@ def _check_params(x, node_w, node_b, leaf_w1, leaf_b1, leaf_w2, leaf_b2) -> int:
 
 def _check_extra(name: str, array: np.ndarray, shape: tuple[int, ...]) -> None:
     """A float32, C-contiguous, finite array of exactly ``shape``."""
-    _check_arrays((name, array, len(shape)))
+    check_arrays((name, array, len(shape)))
     if array.shape != shape:
         raise ValueError(f"{name} must have shape {shape} (got {array.shape})")
     if not np.isfinite(array).all():
@@ -302,7 +302,7 @@ def hardening_loss(probs: np.ndarray) -> tuple[float, np.ndarray]:
         ValueError: ``probs`` not float32, 2-D, C-contiguous, with ``2**k - 1`` columns and
             values in ``[0, 1]``.
     """
-    _check_arrays(("probs", probs, 2))
+    check_arrays(("probs", probs, 2))
     nodes = probs.shape[1]
     if (nodes + 1) & nodes:
         raise ValueError(f"probs.shape[1] must be 2**depth - 1 nodes (got {nodes})")
@@ -352,7 +352,7 @@ class Adam:
     ) -> None:
         """Track ``params`` (float32, C-contiguous); raise ``ValueError`` on bad hyperparameters."""
         params = list(params)
-        _check_arrays(*((f"params[{i}]", p, getattr(p, "ndim", 0)) for i, p in enumerate(params)))
+        check_arrays(*((f"params[{i}]", p, getattr(p, "ndim", 0)) for i, p in enumerate(params)))
         if not (math.isfinite(lr) and lr > 0):
             raise ValueError(f"lr must be a finite number > 0 (got {lr!r})")
         if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):

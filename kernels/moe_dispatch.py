@@ -36,6 +36,7 @@ from typing import Literal, NamedTuple
 import numba
 import numpy as np
 
+from .checks import check_arrays
 from .fff import ultrafast_infer
 from .moe import dispatch_plan, top_k_route
 
@@ -211,11 +212,7 @@ def _mask(chosen, weights, kept, unavailable, renormalize, new_weights, new_kept
 
 def _float32(name: str, array: object, ndim: int) -> np.ndarray:
     """``array`` if it is a float32 ndarray of rank ``ndim``, else ValueError naming it."""
-    if not isinstance(array, np.ndarray) or array.dtype != np.float32:
-        got = array.dtype if isinstance(array, np.ndarray) else type(array).__name__
-        raise ValueError(f"{name} must be a float32 ndarray (got {got})")
-    if array.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dimensions (got shape {array.shape})")
+    check_arrays((name, array, ndim), contiguous=False)
     return array
 
 
