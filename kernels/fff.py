@@ -11,8 +11,8 @@ Two paths, chosen by batch size (thresholds measured, see ``docs/kernels-fff.md`
 * **walk** (``B < LEVEL_MIN_BATCH``): each token walks its path alone, serially.
 * **level** (``B >= LEVEL_MIN_BATCH``): the tree is processed level by level, over blocks of
   up to ``LEVEL_BLOCK`` tokens (a block's ``x`` and output rows stay in L2) that numba's
-  threads share (``prange``; serially with one thread). Within a block the tokens are kept
-  sorted by their current node (a stable partition of each node's group into left- and
+  threads share (a ``prange``, which with one thread runs serially). Within a block the
+  tokens are kept sorted by their current node (a stable partition of each node's group into left- and
   right-goers per level, i.e. a counting sort by node that never needs a table of
   ``2**level`` counters), so the tokens at one node are adjacent and its weight row, read
   once, stays in L1 for all of them; at the top levels every token shares the root. Dot
@@ -47,8 +47,7 @@ __all__ = ["LEVEL_BLOCK", "LEVEL_MIN_BATCH", "fff_leaf_infer", "ultrafast_infer"
 
 #: From this many tokens on, the level-by-level path, on all of numba's threads, beats the
 #: serial per-token walk (measured at BERT-base sizes on an idle 2-core box, medians: 15.4 us
-#: serial and 11.7 us on two threads at 4 tokens, near 2x from 8; a serial level path is used
-#: only when numba has one thread).
+#: on one thread and 11.7 us on two at 4 tokens, near 2x from 8).
 LEVEL_MIN_BATCH = 4
 
 
@@ -260,19 +259,6 @@ def _level_block(x, w_in, b_in, w_out, out, t0, t1, depth, path_node, path_pre, 
         _emit(w_out, path_node, path_pre, out, t, depth + 1)
 
 
-@numba.njit(**_JIT)
-def _level_serial(x, w_in, b_in, w_out, out, depth):  # pragma: no cover - compiled
-    batch = x.shape[0]
-    steps = w_in.shape[0] * (depth + 1)
-    path_node = np.empty((batch, steps), np.int64)
-    path_pre = np.empty((batch, steps), np.float32)
-    final = np.empty(batch, np.int64)
-    for t0 in range(0, batch, LEVEL_BLOCK):
-        t1 = min(batch, t0 + LEVEL_BLOCK)
-        _level_block(x, w_in, b_in, w_out, out, t0, t1, depth, path_node, path_pre, final)
-    return _all_finite(out, 0, batch)
-
-
 @numba.njit(**_JIT, parallel=True)
 def _level_parallel(x, w_in, b_in, w_out, out, depth, block):  # pragma: no cover - compiled
     batch = x.shape[0]
@@ -316,11 +302,9 @@ def ultrafast_infer(x: np.ndarray, w_in: np.ndarray, b_in: np.ndarray, w_out: np
         finite = _infer_serial(x, w_in, b_in, w_out, out, depth)
     else:
         out = np.empty((batch, w_out.shape[2]), dtype=np.float32)
-        threads = numba.get_num_threads()
-        if threads < 2:
-            finite = _level_serial(x, w_in, b_in, w_out, out, depth)
-        else:  # blocks of LEVEL_BLOCK, or smaller so that every thread gets one
-            finite = _level_parallel(x, w_in, b_in, w_out, out, depth, max(1, min(LEVEL_BLOCK, -(-batch // threads))))
+        # blocks of LEVEL_BLOCK, or smaller so that every thread gets one (one thread: serial)
+        block = max(1, min(LEVEL_BLOCK, -(-batch // numba.get_num_threads())))
+        finite = _level_parallel(x, w_in, b_in, w_out, out, depth, block)
     if not finite:
         _raise_non_finite(x)
     return out
@@ -445,18 +429,6 @@ def _leaf_level_parallel(x, node_w3, node_b2, w1, b1, w2, b2, out, depth, chunk)
     return finite.all()
 
 
-@numba.njit(**_JIT)
-def _leaf_level_serial(x, node_w3, node_b2, w1, b1, w2, b2, out, depth):  # pragma: no cover - compiled
-    batch = x.shape[0]
-    path_node = np.empty((batch, max(depth, 1)), np.int64)
-    path_pre = np.empty((batch, max(depth, 1)), np.float32)
-    final = np.empty(batch, np.int64)
-    # one block: a leaf's weights (2 x d x l floats, 390 KB at BERT-base sizes) are read once
-    # for all the tokens that reach it
-    _leaf_block(x, node_w3, node_b2, w1, b1, w2, b2, out, 0, batch, depth, path_node, path_pre, final)
-    return _all_finite(out, 0, batch)
-
-
 def fff_leaf_infer(
     x: np.ndarray,
     node_w: np.ndarray,
@@ -511,11 +483,8 @@ def fff_leaf_infer(
         # the shared descent takes (K, N, d) trees: one tree, as views (no copy)
         args = (x, node_w.reshape(1, leaves - 1, d_in), node_b.reshape(1, leaves - 1),
                 leaf_w1, leaf_b1, leaf_w2, leaf_b2)
-        threads = numba.get_num_threads()
-        if threads < 2:
-            finite = _leaf_level_serial(*args, out, depth)
-        else:  # one big chunk per thread: a leaf's weights are read once per chunk
-            finite = _leaf_level_parallel(*args, out, depth, -(-batch // threads))
+        # one big chunk per thread: a leaf's weights are read once per chunk for all its tokens
+        finite = _leaf_level_parallel(*args, out, depth, -(-batch // numba.get_num_threads()))
     if not finite:
         _raise_non_finite(x)
     return out

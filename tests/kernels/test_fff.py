@@ -66,7 +66,7 @@ def test_walk_and_level_kernels_agree(batch: int, depth: int) -> None:
     levelled = np.full((batch, 7), np.nan, np.float32)  # the level kernel must overwrite every row
 
     assert fff._infer_serial(x, w_in, b_in, w_out, walked, depth)
-    assert fff._level_serial(x, w_in, b_in, w_out, levelled, depth)
+    assert fff._level_parallel(x, w_in, b_in, w_out, levelled, depth, LEVEL_BLOCK)
 
     np.testing.assert_allclose(levelled, walked, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(levelled, ultrafast_infer_reference(x, w_in, b_in, w_out), rtol=1e-5, atol=1e-5)
@@ -256,8 +256,8 @@ def test_leaf_variant_bad_shapes_name_the_argument() -> None:
 
 @pytest.mark.parametrize("batch", [LEVEL_MIN_BATCH, 2 * LEVEL_BLOCK + 3])
 def test_one_thread_runs_the_level_path_serially(batch: int) -> None:
-    """With one numba thread (``numba.set_num_threads``, thread-local) both variants take the
-    serial level kernels, with the same results."""
+    """With one numba thread (``numba.set_num_threads``, thread-local) both variants run their
+    level kernels serially, with the same results."""
     rng = np.random.default_rng(batch)
     ufb = random_tree(rng, batch, 7, trees=2, d_in=6, d_out=3)
     leaves = random_leaves(rng, batch, 5, 8)
