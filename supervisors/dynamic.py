@@ -21,23 +21,15 @@ from neural_actors.runtime import (
     Stop,
     format_reason,
     is_shutdown,
-    message,
 )
 
 from .child_spec import ChildSpec
 from .errors import InvalidChildSpec, SupervisorError
 from .intensity import RestartIntensity
 from .shutdown import shut_down
-from .supervisor import RESTARTING, log, start_or_error
+from .supervisor import RESTARTING, _TryAgain, log, start_or_error
 
 __all__ = ["DynamicSupervisor", "start_dynamic_child"]
-
-
-@message
-class _TryAgain:
-    """A failed restart of the child that was ``pid``, re-sent so the supervisor stays responsive."""
-
-    pid: Pid
 
 
 class DynamicSupervisor(Actor):
@@ -95,8 +87,10 @@ class DynamicSupervisor(Actor):
         raise ValueError(f"DynamicSupervisor got an unknown request {msg!r}")
 
     async def handle_info(self, msg: Any) -> None:
-        if type(msg) is _TryAgain and msg.pid in self.restarting:
-            await self._restart(msg.pid, self.restarting.pop(msg.pid))
+        if type(msg) is _TryAgain:
+            if msg.child_id in self.restarting:
+                await self._restart(msg.child_id, self.restarting.pop(msg.child_id))
+            return
         if type(msg) is not Exit or msg.pid not in self.children:
             return
         extra = self.children.pop(msg.pid)

@@ -69,7 +69,8 @@ class _Child:
 
 @message
 class _TryAgain:
-    """A failed restart, re-sent to the supervisor itself so it stays responsive meanwhile."""
+    """A restart that is due (after a failed start or a backoff pause), sent to the supervisor
+    itself so it stays responsive meanwhile; a dynamic supervisor's children go by their old pid."""
 
     child_id: Hashable
 
@@ -256,22 +257,16 @@ class Supervisor(Actor):
                 return None
             case ("restart_child", child_id):
                 child = self._by_id(child_id)
-                if child is None or child.restarting or child.pid is not None:
-                    return SupervisorError(self._why_not_stopped(child), child_id)
+                if (error := _not_stopped(child, child_id)) is not None:
+                    return error
                 return await start_or_error(self._start(child), child_id)
             case ("delete_child", child_id):
                 child = self._by_id(child_id)
-                if child is None or child.restarting or child.pid is not None:
-                    return SupervisorError(self._why_not_stopped(child), child_id)
+                if (error := _not_stopped(child, child_id)) is not None:
+                    return error
                 self.children.remove(child)
                 return None
         raise ValueError(f"Supervisor got an unknown request {msg!r}")
-
-    @staticmethod
-    def _why_not_stopped(child: _Child | None) -> str:
-        if child is None:
-            return "not_found"
-        return RESTARTING if child.restarting else "running"
 
     async def _cancel_restart(self, child: _Child) -> None:
         """Drop a due restart: a pending retry message is then ignored, a backoff timer cancelled."""
@@ -309,6 +304,17 @@ STRATEGIES = {
     "one_for_all": Supervisor._one_for_all,
     "rest_for_one": Supervisor._rest_for_one,
 }
+
+
+def _not_stopped(child: _Child | None, child_id: Hashable) -> SupervisorError | None:
+    """Why ``restart_child`` or ``delete_child`` cannot act on ``child``; None if it is stopped."""
+    if child is None:
+        return SupervisorError("not_found", child_id)
+    if child.restarting:
+        return SupervisorError(RESTARTING, child_id)
+    if child.pid is not None:
+        return SupervisorError("running", child_id)
+    return None
 
 
 async def start_or_error(starting: Awaitable[Pid], child_id: Hashable) -> Pid | SupervisorError:
