@@ -11,13 +11,15 @@
   level, gather each token's node row with ``index_select`` and take the dot products with
   ``bmm``; then gather the path's output rows and contract them with the activations (``bmm``).
 
-Each figure is the median of several calls, each on fresh random inputs. PyTorch, numpy and
+Each time is the median of several calls, each on fresh random inputs. PyTorch, numpy and
 numba are timed in separate groups (one after the other), so their thread pools do not slow
-each other on a small machine; PyTorch runs with ``torch.set_num_threads(2)``. PyTorch is
-optional: without it, its columns are skipped.
+each other on a small machine; PyTorch runs with ``torch.set_num_threads(2)``. The groups run
+in several rounds; a ratio is taken within each round and its median over the rounds is
+reported with its range, so load from other processes that drifts during the run moves both
+sides of a ratio alike. PyTorch is optional: without it, its columns are skipped.
 
-    python benchmarks/fff.py            # batch 1, 16, 128, 1024
-    python benchmarks/fff.py --quick    # batch 1 and 128, fewer repeats
+    python benchmarks/fff.py            # batch 1, 16, 128, 1024; 3 rounds
+    python benchmarks/fff.py --quick    # batch 1 and 128, fewer repeats, 2 rounds
 """
 
 from __future__ import annotations
@@ -134,8 +136,13 @@ def torch_functions(w: dict[str, np.ndarray]) -> dict[str, Callable[[np.ndarray]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="batch 1 and 128, fewer repeats")
+    parser.add_argument("--quick", action="store_true", help="batch 1 and 128, fewer repeats, 2 rounds")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds of all groups (default 3, --quick 2)")
     args = parser.parse_args()
+    if args.rounds is None:
+        args.rounds = 2 if args.quick else 3
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     batches = (1, 128) if args.quick else (1, 16, 128, 1024)
     w = make_weights(np.random.default_rng(0))
     ufb = (w["w_in"], w["b_in"], w["w_out"])
@@ -174,7 +181,10 @@ def main() -> None:
     print(f"theoretical ratio vs dense: FFF {THEORY:.0f}x, leaf FFF {LEAF_THEORY:.0f}x")
     print(f"load average before the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs (other processes skew the figures)")
 
-    times: dict[str, dict[int, float]] = {}
+    # every round times each group once (torch, then numpy, then numba); figures are medians
+    # over the rounds of per-round medians, and each ratio is taken within a round before its
+    # median, so drifting load from other processes moves both sides of a ratio alike
+    rounds: list[dict[str, dict[int, float]]] = []
     if torch is None:
         print("torch is not installed: the dense torch, torch FFF and best-dense-over-torch columns are skipped")
     else:
@@ -182,41 +192,56 @@ def main() -> None:
         x = np.random.default_rng(1).standard_normal((64, D_MODEL), dtype=np.float32)
         error = np.abs(functions["torch FFF"](x).numpy() - numba_fff(x)).max()
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; torch FFF vs numba FFF max |diff| {error:.1e}")
-        for name, fn in functions.items():  # torch group
-            slow = name == "dense torch"
-            times[name] = {b: median_seconds(fn, b, repeats_for(b, args.quick, slow), seed=b) for b in batches}
-    times["dense numpy"] = {b: median_seconds(numpy_dense, b, repeats_for(b, args.quick, True), seed=b) for b in batches}
-    times["numba FFF"] = {b: median_seconds(numba_fff, b, repeats_for(b, args.quick), seed=b) for b in batches}
-    times["numba leaf"] = {b: median_seconds(numba_leaf, b, repeats_for(b, args.quick), seed=b) for b in batches}
+    for round_ in range(args.rounds):
+        times: dict[str, dict[int, float]] = {}
+        if torch is not None:
+            for name, fn in functions.items():  # torch group
+                slow = name == "dense torch"
+                times[name] = {b: median_seconds(fn, b, repeats_for(b, args.quick, slow), seed=round_ * 7919 + b) for b in batches}
+        times["dense numpy"] = {
+            b: median_seconds(numpy_dense, b, repeats_for(b, args.quick, True), seed=round_ * 7919 + b) for b in batches
+        }
+        for name, fn in (("numba FFF", numba_fff), ("numba leaf", numba_leaf)):
+            times[name] = {b: median_seconds(fn, b, repeats_for(b, args.quick), seed=round_ * 7919 + b) for b in batches}
+        rounds.append(times)
+    times = {name: {b: statistics.median(r[name][b] for r in rounds) for b in batches} for name in rounds[0]}
+
+    def ratio(numerator: Callable[[dict[str, dict[int, float]], int], float], name: str, batch: int) -> tuple[float, float, float]:
+        """Median, lowest and highest over the rounds of ``numerator / times[name]``."""
+        values = [numerator(r, batch) / r[name][batch] for r in rounds]
+        return statistics.median(values), min(values), max(values)
+
     dense_names = [name for name in ("dense numpy", "dense torch") if name in times]
-    best_dense = {b: min(times[name][b] for name in dense_names) for b in batches}
+
+    def best_dense(r: dict[str, dict[int, float]], batch: int) -> float:
+        return min(r[name][batch] for name in dense_names)
+
+    def column(name: str) -> Callable[[dict[str, dict[int, float]], int], float]:
+        return lambda r, batch: r[name][batch]
 
     print()
     columns = [name for name in ("numba FFF", "numba leaf", "torch FFF", "dense torch", "dense numpy") if name in times]
-    print("median time per call" + "".join(f"{name:>14}" for name in columns))
+    print(f"median time per call, over {args.rounds} rounds" + "".join(f"{name:>14}" for name in columns))
     for batch in batches:
-        print(f"  batch {batch:>5}     " + "".join(f"{_fmt(times[name][batch]):>14}" for name in columns))
+        print(f"  batch {batch:>5}                  " + "".join(f"{_fmt(times[name][batch]):>14}" for name in columns))
     print()
-    print(f"speed-up of numba FFF (theory {THEORY:.0f}x vs dense); target in brackets, * = met")
-    header = "  batch   vs dense torch   vs torch FFF   vs best dense   vs dense numpy   leaf vs best dense"
+    print(f"speed-up of numba FFF (theory {THEORY:.0f}x vs dense): median over the rounds [lowest-highest], "
+          "target in brackets, * = met by the median")
+    header = "  batch        vs dense torch            vs torch FFF     vs best dense   vs dense numpy   leaf vs best dense"
     print(header)
     met = []
     for batch in batches:
-        ours = times["numba FFF"][batch]
         cells = []
         if torch is not None:
-            target = DENSE_TORCH_TARGET[batch]
-            ratio = times["dense torch"][batch] / ours
-            met.append(ratio >= target)
-            cells.append(f"{ratio:7.0f}x ({target:.0f}){'*' if ratio >= target else ' '}")
-            ratio = times["torch FFF"][batch] / ours
-            met.append(ratio >= TORCH_FFF_TARGET)
-            cells.append(f"{ratio:6.1f}x ({TORCH_FFF_TARGET:.0f}){'*' if ratio >= TORCH_FFF_TARGET else ' '}")
+            for name, target in (("dense torch", DENSE_TORCH_TARGET[batch]), ("torch FFF", TORCH_FFF_TARGET)):
+                mid, low, high = ratio(column(name), "numba FFF", batch)
+                met.append(mid >= target)
+                cells.append(f"{mid:5.0f}x [{low:.0f}-{high:.0f}] ({target:.0f}){'*' if mid >= target else ' '}")
         else:
-            cells += ["       skipped", "      skipped"]
-        cells.append(f"{best_dense[batch] / ours:12.0f}x")
-        cells.append(f"{times['dense numpy'][batch] / ours:14.0f}x")
-        cells.append(f"{best_dense[batch] / times['numba leaf'][batch]:16.0f}x (theory {LEAF_THEORY:.0f}x)")
+            cells += ["             skipped", "           skipped"]
+        cells.append(f"{ratio(best_dense, 'numba FFF', batch)[0]:12.0f}x")
+        cells.append(f"{ratio(column('dense numpy'), 'numba FFF', batch)[0]:14.0f}x")
+        cells.append(f"{ratio(best_dense, 'numba leaf', batch)[0]:16.0f}x (theory {LEAF_THEORY:.0f}x)")
         print(f"  {batch:>5}  " + "   ".join(cells))
     if met:
         print(f"\ntargets met: {sum(met)} of {len(met)}")
