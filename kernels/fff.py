@@ -8,7 +8,11 @@ neurons, which is where the speed-up over a dense layer of the same width comes 
 
 Two paths, chosen by batch size (thresholds measured, see ``docs/kernels-fff.md``):
 
-* **walk** (``B < LEVEL_MIN_BATCH``): each token walks its path alone, serially.
+* **walk** (``B < LEVEL_MIN_BATCH``): each token walks its path alone, serially. The walk is
+  entered through a function compiled for float32 C-contiguous arrays only, which checks the
+  shapes itself and allocates the output: numba's dispatcher refuses any other argument, and
+  only then do the Python-side checks run, to say which argument is wrong. A batch-1 call
+  thus costs one dispatch instead of a microsecond of Python checks.
 * **level** (``B >= LEVEL_MIN_BATCH``): the tree is processed level by level, over blocks of
   up to ``LEVEL_BLOCK`` tokens (a block's ``x`` and output rows stay in L2) that numba's
   threads share (a ``prange``, which with one thread runs serially). Within a block the
@@ -36,7 +40,10 @@ compare false, go left too); only the float summation order of the dot products 
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
+from typing import NoReturn
 
 import numba
 import numpy as np
@@ -62,6 +69,25 @@ _SQRT_HALF = np.float32(1.0 / math.sqrt(2.0))
 _FASTMATH = {"reassoc", "contract", "nsz"}
 
 _JIT = {"cache": True, "nogil": True, "fastmath": _FASTMATH}
+
+# The small-batch entries are compiled for these array types only (read-only, so that writable
+# and read-only arrays both match): numba's dispatcher then refuses any other argument with a
+# TypeError, in C, and a batch-1 call pays no Python-side checks. Explicit signatures compile
+# eagerly, so each entry is built on its first call (``functools.cache``), not on import.
+_C1, _C2, _C3 = (numba.types.Array(numba.float32, ndim, "C", readonly=True) for ndim in (1, 2, 3))
+
+
+class _NonFinite(Exception):
+    """Raised by a compiled entry whose result holds NaN or infinity; traced by ``_raise_non_finite``."""
+
+
+@numba.njit(**_JIT, inline="always")
+def _depth(nodes):  # pragma: no cover - compiled
+    """``D`` for a tree of ``nodes = 2**(D + 1) - 1`` nodes; -1 for any other count."""
+    depth = 0
+    while 2 ** (depth + 1) - 1 < nodes:
+        depth += 1
+    return depth if 2 ** (depth + 1) - 1 == nodes else -1
 
 
 @numba.njit(**_JIT, inline="always")
@@ -90,11 +116,25 @@ def _walk(x, w_in, b_in, w_out, out, token, depth):  # pragma: no cover - compil
             node = 2 * node + 2 if pre > 0 else 2 * node + 1
 
 
-@numba.njit(**_JIT)
-def _infer_serial(x, w_in, b_in, w_out, out, depth):  # pragma: no cover - compiled
+def _walk_batch(x, w_in, b_in, w_out):  # pragma: no cover - compiled by _ultrafast_walk
+    """Small batches: check the shapes, then walk token by token into a new output."""
+    trees, nodes, d_in = w_in.shape
+    depth = _depth(nodes)
+    if (depth < 0 or x.shape[1] != d_in or b_in.shape[0] != trees or b_in.shape[1] != nodes
+            or w_out.shape[0] != trees or w_out.shape[1] != nodes):
+        raise ValueError("inconsistent shapes")
+    out = np.zeros((x.shape[0], w_out.shape[2]), np.float32)
     for token in range(x.shape[0]):
         _walk(x, w_in, b_in, w_out, out, token, depth)
-    return _all_finite(out, 0, x.shape[0])
+    if not _all_finite(out, 0, x.shape[0]):
+        raise _NonFinite()
+    return out
+
+
+@functools.cache
+def _ultrafast_walk() -> Callable[..., np.ndarray]:
+    """``_walk_batch`` compiled for float32 C-contiguous arrays of ranks 2, 3, 2, 3 only."""
+    return numba.njit([(_C2, _C3, _C2, _C3)], **_JIT)(_walk_batch)
 
 
 # --------------------------------------------------------------------------------------------
@@ -295,19 +335,36 @@ def ultrafast_infer(x: np.ndarray, w_in: np.ndarray, b_in: np.ndarray, w_out: np
         ValueError: a wrong dtype, shape or node count, naming the argument; non-finite values
             in ``x`` or in the weights on the paths taken.
     """
+    out = _small_batch(_ultrafast_walk, _check, x, w_in, b_in, w_out)
+    if out is not None:
+        return out
     depth = _check(x, w_in, b_in, w_out)
     batch = x.shape[0]
-    if batch < LEVEL_MIN_BATCH:
-        out = np.zeros((batch, w_out.shape[2]), dtype=np.float32)
-        finite = _infer_serial(x, w_in, b_in, w_out, out, depth)
-    else:
-        out = np.empty((batch, w_out.shape[2]), dtype=np.float32)
-        # blocks of LEVEL_BLOCK, or smaller so that every thread gets one (one thread: serial)
-        block = max(1, min(LEVEL_BLOCK, -(-batch // numba.get_num_threads())))
-        finite = _level_parallel(x, w_in, b_in, w_out, out, depth, block)
-    if not finite:
+    out = np.empty((batch, w_out.shape[2]), dtype=np.float32)
+    # blocks of LEVEL_BLOCK, or smaller so that every thread gets one (one thread: serial)
+    block = max(1, min(LEVEL_BLOCK, -(-batch // numba.get_num_threads())))
+    if not _level_parallel(x, w_in, b_in, w_out, out, depth, block):
         _raise_non_finite(x)
     return out
+
+
+def _small_batch(
+    entry: Callable[[], Callable[..., np.ndarray]], check: Callable[..., object], x: np.ndarray, *weights: np.ndarray
+) -> np.ndarray | None:
+    """Run a batch under ``LEVEL_MIN_BATCH`` through its typed ``entry()``; None for larger ones.
+
+    The entry takes only float32 C-contiguous arrays of the right ranks and checks their
+    shapes itself; when it refuses the arguments, ``check`` says which one is wrong and why.
+    """
+    try:
+        if len(x) >= LEVEL_MIN_BATCH:
+            return None
+        return entry()(x, *weights)
+    except (TypeError, ValueError):
+        check(x, *weights)
+        raise
+    except _NonFinite:
+        _raise_non_finite(x)
 
 
 # --------------------------------------------------------------------------------------------
@@ -344,7 +401,9 @@ def _leaf_forward(x, w1, b1, w2, b2, out, hidden, active, token, leaf):  # pragm
         j += 1
     count = 0
     for h in range(width):
-        if hidden[h] > 0:  # ReLU, the reference implementation's default leaf activation
+        # ReLU, the reference implementation's default leaf activation; NaN is kept, as
+        # np.maximum keeps it, so the finite check sees it
+        if not hidden[h] <= 0:
             active[count] = h
             count += 1
     for j in range(d_out):
@@ -382,13 +441,29 @@ def _leaf_walk(x, node_w, node_b, w1, b1, w2, b2, out, hidden, active, token, de
     _leaf_forward(x, w1, b1, w2, b2, out, hidden, active, token, node - (2**depth - 1))
 
 
-@numba.njit(**_JIT)
-def _leaf_serial(x, node_w, node_b, w1, b1, w2, b2, out, depth):  # pragma: no cover - compiled
-    hidden = np.empty(w1.shape[2], np.float32)
-    active = np.empty(w1.shape[2], np.int64)
+def _leaf_walk_batch(x, node_w, node_b, w1, b1, w2, b2):  # pragma: no cover - compiled by _leaf_walk_entry
+    """Small batches: check the shapes, then walk token by token into a new output."""
+    leaves, d_in, width = w1.shape
+    d_out = w2.shape[2]
+    depth = _depth(leaves + leaves - 1) if leaves > 0 else -1  # a tree with 2**D leaves
+    if (depth < 0 or x.shape[1] != d_in or node_w.shape[0] != leaves - 1 or node_w.shape[1] != d_in
+            or node_b.shape[0] != leaves - 1 or b1.shape[0] != leaves or b1.shape[1] != width
+            or w2.shape[0] != leaves or w2.shape[1] != width or b2.shape[0] != leaves or b2.shape[1] != d_out):
+        raise ValueError("inconsistent shapes")
+    out = np.empty((x.shape[0], d_out), np.float32)
+    hidden = np.empty(width, np.float32)
+    active = np.empty(width, np.int64)
     for token in range(x.shape[0]):
         _leaf_walk(x, node_w, node_b, w1, b1, w2, b2, out, hidden, active, token, depth)
-    return _all_finite(out, 0, x.shape[0])
+    if not _all_finite(out, 0, x.shape[0]):
+        raise _NonFinite()
+    return out
+
+
+@functools.cache
+def _leaf_walk_entry() -> Callable[..., np.ndarray]:
+    """``_leaf_walk_batch`` compiled for float32 C-contiguous arrays of ranks 2, 2, 1, 3, 2, 3, 2 only."""
+    return numba.njit([(_C2, _C2, _C1, _C3, _C2, _C3, _C2)], **_JIT)(_leaf_walk_batch)
 
 
 @numba.njit(**_JIT, inline="always")
@@ -458,12 +533,33 @@ def fff_leaf_infer(
     Raises:
         ValueError: a wrong dtype, shape or leaf count, naming the argument; non-finite values.
     """
+    weights = (node_w, node_b, leaf_w1, leaf_b1, leaf_w2, leaf_b2)
+    out = _small_batch(_leaf_walk_entry, _check_leaf, x, *weights)
+    if out is not None:
+        return out
+    depth = _check_leaf(x, *weights)
+    batch, d_in = x.shape
+    leaves = leaf_w1.shape[0]
+    out = np.empty((batch, leaf_w2.shape[2]), dtype=np.float32)
+    # the shared descent takes (K, N, d) trees: one tree, as views (no copy)
+    args = (x, node_w.reshape(1, leaves - 1, d_in), node_b.reshape(1, leaves - 1), leaf_w1, leaf_b1, leaf_w2, leaf_b2)
+    # one big chunk per thread: a leaf's weights are read once per chunk for all its tokens
+    if not _leaf_level_parallel(*args, out, depth, -(-batch // numba.get_num_threads())):
+        _raise_non_finite(x)
+    return out
+
+
+def _check_leaf(
+    x: np.ndarray, node_w: np.ndarray, node_b: np.ndarray, leaf_w1: np.ndarray, leaf_b1: np.ndarray,
+    leaf_w2: np.ndarray, leaf_b2: np.ndarray,
+) -> int:
+    """Validate ``fff_leaf_infer``'s arguments; returns the tree depth."""
     check_arrays(
         ("x", x, 2), ("node_w", node_w, 2), ("node_b", node_b, 1), ("leaf_w1", leaf_w1, 3),
         ("leaf_b1", leaf_b1, 2), ("leaf_w2", leaf_w2, 3), ("leaf_b2", leaf_b2, 2),
     )
     leaves, d_in, width = leaf_w1.shape
-    depth = int(round(math.log2(leaves))) if leaves > 0 else -1
+    depth = leaves.bit_length() - 1
     if leaves < 1 or 2**depth != leaves:
         raise ValueError(f"leaf_w1.shape[0] must be a power of two, 2**depth leaves (got {leaves})")
     expected = {
@@ -475,22 +571,10 @@ def fff_leaf_infer(
                         ("leaf_w2", leaf_w2), ("leaf_b2", leaf_b2)):
         if array.shape != expected[name]:
             raise ValueError(f"{name} must have shape {expected[name]} for depth {depth} (got {array.shape})")
-    batch = x.shape[0]
-    out = np.empty((batch, leaf_w2.shape[2]), dtype=np.float32)
-    if batch < LEVEL_MIN_BATCH:
-        finite = _leaf_serial(x, node_w, node_b, leaf_w1, leaf_b1, leaf_w2, leaf_b2, out, depth)
-    else:
-        # the shared descent takes (K, N, d) trees: one tree, as views (no copy)
-        args = (x, node_w.reshape(1, leaves - 1, d_in), node_b.reshape(1, leaves - 1),
-                leaf_w1, leaf_b1, leaf_w2, leaf_b2)
-        # one big chunk per thread: a leaf's weights are read once per chunk for all its tokens
-        finite = _leaf_level_parallel(*args, out, depth, -(-batch // numba.get_num_threads()))
-    if not finite:
-        _raise_non_finite(x)
-    return out
+    return depth
 
 
-def _raise_non_finite(x: np.ndarray) -> None:
+def _raise_non_finite(x: np.ndarray) -> NoReturn:
     """Trace a non-finite result back to its cause.
 
     Checking every weight on every call would cost more than the inference itself (6M floats

@@ -62,10 +62,9 @@ def test_every_path_matches_reference_around_thresholds(batch: int, depth: int) 
 def test_walk_and_level_kernels_agree(batch: int, depth: int) -> None:
     """Both kernels on the same batch, below and above the thresholds that normally pick one."""
     x, w_in, b_in, w_out = random_tree(np.random.default_rng(depth + batch), batch, depth, trees=3, d_in=20, d_out=7)
-    walked = np.zeros((batch, 7), np.float32)
     levelled = np.full((batch, 7), np.nan, np.float32)  # the level kernel must overwrite every row
 
-    assert fff._infer_serial(x, w_in, b_in, w_out, walked, depth)
+    walked = fff._ultrafast_walk()(x, w_in, b_in, w_out)
     assert fff._level_parallel(x, w_in, b_in, w_out, levelled, depth, LEVEL_BLOCK)
 
     np.testing.assert_allclose(levelled, walked, rtol=1e-5, atol=1e-5)
@@ -122,9 +121,9 @@ def test_all_tokens_at_exactly_zero_take_the_leftmost_path() -> None:
     np.testing.assert_allclose(actual, np.full((batch, 1), 0.8413447, np.float32), rtol=1e-6)
 
 
-@pytest.mark.parametrize("batch", [LEVEL_MIN_BATCH + 1, 2 * LEVEL_BLOCK + 5])
-def test_nan_weights_are_reported_on_the_level_paths(batch: int) -> None:
-    """The finite check of the level kernels, serial and threaded, sees a NaN on a path."""
+@pytest.mark.parametrize("batch", [1, LEVEL_MIN_BATCH + 1, 2 * LEVEL_BLOCK + 5])
+def test_nan_weights_are_reported_on_every_path(batch: int) -> None:
+    """The finite check of the walk and of the level kernels sees a NaN on a path."""
     x, w_in, b_in, w_out = random_tree(np.random.default_rng(7), batch, 3, trees=1, d_in=4, d_out=2)
     w_out[0, 0, 1] = np.nan  # the root: on every path
 
@@ -165,13 +164,17 @@ def test_inputs_are_not_modified(batch: int) -> None:
         (lambda a: (a[0], a[1], a[2][:, :3].copy(), a[3]), r"b_in must have shape \(2, 7\) \(got \(2, 3\)\)"),
         (lambda a: (a[0], a[1], a[2], np.full_like(a[3], np.nan)), "the weights hold NaN or infinite values on the paths taken"),
         (lambda a: (np.full_like(a[0], np.inf), *a[1:]), "x holds NaN or infinite values"),
-        (lambda a: (a[0].T, *a[1:]), "x must be C-contiguous"),
+        (lambda a: (np.repeat(a[0], 2, axis=1)[:, ::2], *a[1:]), "x must be C-contiguous"),
         (lambda a: (a[0][0], *a[1:]), r"x must have 2 dimensions \(got shape \(6,\)\)"),
+        (lambda a: (a[0].tolist(), *a[1:]), r"x must be a float32 ndarray \(got list\)"),
+        (lambda a: (*a[:3], a[3].astype(np.float64)), r"w_out must be a float32 ndarray \(got float64\)"),
     ],
 )
-def test_bad_input_names_the_argument(change, message: str) -> None:
-    """Wrong dtype, shape, node count, layout or NaN weights raise a clear ``ValueError``."""
-    args = random_tree(np.random.default_rng(2), 6, 2, 2, 6, 4)
+@pytest.mark.parametrize("batch", [1, 6])
+def test_bad_input_names_the_argument(change, message: str, batch: int) -> None:
+    """Wrong dtype, shape, node count, layout or NaN weights raise a clear ``ValueError``, on
+    the walk (whose typed entry refuses them) and on the level path."""
+    args = random_tree(np.random.default_rng(2), batch, 2, 2, 6, 4)
 
     with pytest.raises(ValueError, match=message):
         ultrafast_infer(*change(args))
@@ -252,6 +255,38 @@ def test_leaf_variant_bad_shapes_name_the_argument() -> None:
         fff_leaf_infer(args[0], args[1][:2].copy(), *args[2:])
     with pytest.raises(ValueError, match=r"leaf_w1.shape\[0\] must be a power of two, 2\*\*depth leaves \(got 3\)"):
         fff_leaf_infer(*args[:3], args[3][:3].copy(), *args[4:])
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda a: (*a[:5], a[5].astype(np.float64), a[6]), r"leaf_w2 must be a float32 ndarray \(got float64\)"),
+        (lambda a: (np.repeat(a[0], 2, axis=1)[:, ::2], *a[1:]), "x must be C-contiguous"),
+        (lambda a: (a[0], a[1], a[2].reshape(3, 1), *a[3:]), r"node_b must have 1 dimensions \(got shape \(3, 1\)\)"),
+        (lambda a: (np.full_like(a[0], np.nan), *a[1:]), "x holds NaN or infinite values"),
+        (lambda a: (*a[:6], np.full_like(a[6], np.inf)), "the weights hold NaN or infinite values on the paths taken"),
+    ],
+)
+@pytest.mark.parametrize("batch", [1, 6])
+def test_leaf_variant_bad_input_names_the_argument(change, message: str, batch: int) -> None:
+    """The leaf variant refuses bad arrays with a clear ``ValueError`` on both paths."""
+    args = random_leaves(np.random.default_rng(5), batch, 2, 4)
+
+    with pytest.raises(ValueError, match=message):
+        fff_leaf_infer(*change(args))
+
+
+@pytest.mark.parametrize("batch", [1, 2 * LEVEL_BLOCK + 3])
+def test_read_only_arrays_are_accepted(batch: int) -> None:
+    """Read-only arrays (e.g. weights loaded with ``mmap_mode="r"``) run on every path."""
+    rng = np.random.default_rng(batch)
+    ufb = random_tree(rng, batch, 4, trees=1, d_in=6, d_out=3)
+    leaves = random_leaves(rng, batch, 3, 4)
+    for array in (*ufb, *leaves):
+        array.flags.writeable = False
+
+    np.testing.assert_allclose(ultrafast_infer(*ufb), ultrafast_infer_reference(*ufb), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(fff_leaf_infer(*leaves), fff_leaf_infer_reference(*leaves), rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize("batch", [LEVEL_MIN_BATCH, 2 * LEVEL_BLOCK + 3])
