@@ -8,11 +8,7 @@ neurons, which is where the speed-up over a dense layer of the same width comes 
 
 Two paths, chosen by batch size (thresholds measured, see ``docs/kernels-fff.md``):
 
-* **walk** (``B < LEVEL_MIN_BATCH``): each token walks its path alone, serially. The walk is
-  entered through a function compiled for float32 C-contiguous arrays only, which checks the
-  shapes itself and allocates the output: numba's dispatcher refuses any other argument, and
-  only then do the Python-side checks run, to say which argument is wrong. A batch-1 call
-  thus costs one dispatch instead of a microsecond of Python checks.
+* **walk** (``B < LEVEL_MIN_BATCH``): each token walks its path alone, serially.
 * **level** (``B >= LEVEL_MIN_BATCH``): the tree is processed level by level, over blocks of
   up to ``LEVEL_BLOCK`` tokens (a block's ``x`` and output rows stay in L2) that numba's
   threads share (a ``prange``, which with one thread runs serially). Within a block the
@@ -24,6 +20,11 @@ Two paths, chosen by batch size (thresholds measured, see ``docs/kernels-fff.md`
   tokens are alone at their node, and four independent row streams keep more loads in flight
   than one. The path (node, pre-activation) is recorded and the output is then summed per
   token, four path rows per pass over the output row.
+
+Each path is entered through a function compiled for float32 C-contiguous arrays only, which
+checks the shapes itself: numba's dispatcher refuses any other argument, and only then do the
+Python-side checks run, to say which argument is wrong. A batch-1 call thus costs one dispatch
+instead of a microsecond or more of Python checks.
 
 A parallel region ends at a barrier: on an oversubscribed machine (more busy threads than
 cores, e.g. several processes each running numba's threads) a descheduled thread holds every
@@ -75,6 +76,9 @@ _JIT = {"cache": True, "nogil": True, "fastmath": _FASTMATH}
 # TypeError, in C, and a batch-1 call pays no Python-side checks. Explicit signatures compile
 # eagerly, so each entry is built on its first call (``functools.cache``), not on import.
 _C1, _C2, _C3 = (numba.types.Array(numba.float32, ndim, "C", readonly=True) for ndim in (1, 2, 3))
+_ULTRAFAST_TYPES = (_C2, _C3, _C2, _C3)  # x, w_in, b_in, w_out
+_OUT = numba.types.Array(numba.float32, 2, "C")
+_LEAF_TYPES = (_C2, _C2, _C1, _C3, _C2, _C3, _C2)  # x, node_w, node_b, leaf_w1, leaf_b1, leaf_w2, leaf_b2
 
 
 class _NonFinite(Exception):
@@ -116,13 +120,20 @@ def _walk(x, w_in, b_in, w_out, out, token, depth):  # pragma: no cover - compil
             node = 2 * node + 2 if pre > 0 else 2 * node + 1
 
 
-def _walk_batch(x, w_in, b_in, w_out):  # pragma: no cover - compiled by _ultrafast_walk
-    """Small batches: check the shapes, then walk token by token into a new output."""
+@numba.njit(**_JIT, inline="always")
+def _ultrafast_depth(x, w_in, b_in, w_out):  # pragma: no cover - compiled
+    """The tree depth; ValueError (which ``_check`` then explains) if the shapes disagree."""
     trees, nodes, d_in = w_in.shape
     depth = _depth(nodes)
     if (depth < 0 or x.shape[1] != d_in or b_in.shape[0] != trees or b_in.shape[1] != nodes
             or w_out.shape[0] != trees or w_out.shape[1] != nodes):
         raise ValueError("inconsistent shapes")
+    return depth
+
+
+def _walk_batch(x, w_in, b_in, w_out):  # pragma: no cover - compiled by _ultrafast_walk
+    """Small batches: walk token by token into a new output."""
+    depth = _ultrafast_depth(x, w_in, b_in, w_out)
     out = np.zeros((x.shape[0], w_out.shape[2]), np.float32)
     for token in range(x.shape[0]):
         _walk(x, w_in, b_in, w_out, out, token, depth)
@@ -134,7 +145,7 @@ def _walk_batch(x, w_in, b_in, w_out):  # pragma: no cover - compiled by _ultraf
 @functools.cache
 def _ultrafast_walk() -> Callable[..., np.ndarray]:
     """``_walk_batch`` compiled for float32 C-contiguous arrays of ranks 2, 3, 2, 3 only."""
-    return numba.njit([(_C2, _C3, _C2, _C3)], **_JIT)(_walk_batch)
+    return numba.njit([_ULTRAFAST_TYPES], **_JIT)(_walk_batch)
 
 
 # --------------------------------------------------------------------------------------------
@@ -299,9 +310,12 @@ def _level_block(x, w_in, b_in, w_out, out, t0, t1, depth, path_node, path_pre, 
         _emit(w_out, path_node, path_pre, out, t, depth + 1)
 
 
-@numba.njit(**_JIT, parallel=True)
-def _level_parallel(x, w_in, b_in, w_out, out, depth, block):  # pragma: no cover - compiled
+def _level_batch(x, w_in, b_in, w_out, out, threads):  # pragma: no cover - compiled by _ultrafast_level
+    """Larger batches, into ``out``: blocks of ``LEVEL_BLOCK`` tokens, or smaller so that each
+    of the ``threads`` gets one (with one thread, the ``prange`` runs serially)."""
+    depth = _ultrafast_depth(x, w_in, b_in, w_out)
     batch = x.shape[0]
+    block = max(1, min(LEVEL_BLOCK, -(-batch // threads)))
     steps = w_in.shape[0] * (depth + 1)
     path_node = np.empty((batch, steps), np.int64)
     path_pre = np.empty((batch, steps), np.float32)
@@ -313,7 +327,16 @@ def _level_parallel(x, w_in, b_in, w_out, out, depth, block):  # pragma: no cove
         t1 = min(batch, t0 + block)
         _level_block(x, w_in, b_in, w_out, out, t0, t1, depth, path_node, path_pre, final)
         finite[i] = _all_finite(out, t0, t1)
-    return finite.all()
+    if not finite.all():
+        raise _NonFinite()
+    return out
+
+
+@functools.cache
+def _ultrafast_level() -> Callable[..., np.ndarray]:
+    """``_level_batch`` compiled, with threads, for the arrays ``_ultrafast_walk`` takes and a
+    thread count (numba's own, read inside, would keep the function out of numba's cache)."""
+    return numba.njit([(*_ULTRAFAST_TYPES, _OUT, numba.int64)], **_JIT, parallel=True)(_level_batch)
 
 
 def ultrafast_infer(x: np.ndarray, w_in: np.ndarray, b_in: np.ndarray, w_out: np.ndarray) -> np.ndarray:
@@ -335,32 +358,32 @@ def ultrafast_infer(x: np.ndarray, w_in: np.ndarray, b_in: np.ndarray, w_out: np
         ValueError: a wrong dtype, shape or node count, naming the argument; non-finite values
             in ``x`` or in the weights on the paths taken.
     """
-    out = _small_batch(_ultrafast_walk, _check, x, w_in, b_in, w_out)
-    if out is not None:
-        return out
-    depth = _check(x, w_in, b_in, w_out)
-    batch = x.shape[0]
-    out = np.empty((batch, w_out.shape[2]), dtype=np.float32)
-    # blocks of LEVEL_BLOCK, or smaller so that every thread gets one (one thread: serial)
-    block = max(1, min(LEVEL_BLOCK, -(-batch // numba.get_num_threads())))
-    if not _level_parallel(x, w_in, b_in, w_out, out, depth, block):
-        _raise_non_finite(x)
-    return out
+    return _run(_ultrafast_walk, _ultrafast_level, _check, x, w_in, b_in, w_out)
 
 
-def _small_batch(
-    entry: Callable[[], Callable[..., np.ndarray]], check: Callable[..., object], x: np.ndarray, *weights: np.ndarray
-) -> np.ndarray | None:
-    """Run a batch under ``LEVEL_MIN_BATCH`` through its typed ``entry()``; None for larger ones.
+def _run(
+    walk: Callable[[], Callable[..., np.ndarray]],
+    level: Callable[[], Callable[..., np.ndarray]],
+    check: Callable[..., object],
+    x: np.ndarray,
+    *weights: np.ndarray,
+) -> np.ndarray:
+    """Run ``x`` through the compiled ``walk()`` (under ``LEVEL_MIN_BATCH`` tokens) or ``level()``
+    (on this thread's count of numba threads).
 
-    The entry takes only float32 C-contiguous arrays of the right ranks and checks their
-    shapes itself; when it refuses the arguments, ``check`` says which one is wrong and why.
+    Both take only float32 C-contiguous arrays of the right ranks and check the shapes
+    themselves, so a call pays one dispatch and no Python-side checks; when they refuse the
+    arguments, ``check`` says which one is wrong and why.
     """
     try:
-        if len(x) >= LEVEL_MIN_BATCH:
-            return None
-        return entry()(x, *weights)
-    except (TypeError, ValueError):
+        if len(x) < LEVEL_MIN_BATCH:
+            return walk()(x, *weights)
+        # numpy's allocation, reused from the heap; numba's would fault its pages in afresh on
+        # every call (750 faults, +50% time at 1,024 tokens). The output width is the last axis
+        # of the last weight in both variants (``w_out``, ``leaf_b2``).
+        out = np.empty((len(x), weights[-1].shape[-1]), np.float32)
+        return level()(x, *weights, out, numba.get_num_threads())
+    except (TypeError, ValueError, AttributeError, IndexError):
         check(x, *weights)
         raise
     except _NonFinite:
@@ -441,18 +464,25 @@ def _leaf_walk(x, node_w, node_b, w1, b1, w2, b2, out, hidden, active, token, de
     _leaf_forward(x, w1, b1, w2, b2, out, hidden, active, token, node - (2**depth - 1))
 
 
-def _leaf_walk_batch(x, node_w, node_b, w1, b1, w2, b2):  # pragma: no cover - compiled by _leaf_walk_entry
-    """Small batches: check the shapes, then walk token by token into a new output."""
+@numba.njit(**_JIT, inline="always")
+def _leaf_depth(x, node_w, node_b, w1, b1, w2, b2):  # pragma: no cover - compiled
+    """The tree depth; ValueError (which ``_check_leaf`` then explains) if the shapes disagree."""
     leaves, d_in, width = w1.shape
     d_out = w2.shape[2]
-    depth = _depth(leaves + leaves - 1) if leaves > 0 else -1  # a tree with 2**D leaves
+    depth = _depth(2 * leaves - 1) if leaves > 0 else -1  # 2**D leaves: a tree of 2**(D+1) - 1 nodes
     if (depth < 0 or x.shape[1] != d_in or node_w.shape[0] != leaves - 1 or node_w.shape[1] != d_in
             or node_b.shape[0] != leaves - 1 or b1.shape[0] != leaves or b1.shape[1] != width
             or w2.shape[0] != leaves or w2.shape[1] != width or b2.shape[0] != leaves or b2.shape[1] != d_out):
         raise ValueError("inconsistent shapes")
-    out = np.empty((x.shape[0], d_out), np.float32)
-    hidden = np.empty(width, np.float32)
-    active = np.empty(width, np.int64)
+    return depth
+
+
+def _leaf_walk_batch(x, node_w, node_b, w1, b1, w2, b2):  # pragma: no cover - compiled by _leaf_walk_entry
+    """Small batches: walk token by token into a new output."""
+    depth = _leaf_depth(x, node_w, node_b, w1, b1, w2, b2)
+    out = np.empty((x.shape[0], w2.shape[2]), np.float32)
+    hidden = np.empty(w1.shape[2], np.float32)
+    active = np.empty(w1.shape[2], np.int64)
     for token in range(x.shape[0]):
         _leaf_walk(x, node_w, node_b, w1, b1, w2, b2, out, hidden, active, token, depth)
     if not _all_finite(out, 0, x.shape[0]):
@@ -463,7 +493,7 @@ def _leaf_walk_batch(x, node_w, node_b, w1, b1, w2, b2):  # pragma: no cover - c
 @functools.cache
 def _leaf_walk_entry() -> Callable[..., np.ndarray]:
     """``_leaf_walk_batch`` compiled for float32 C-contiguous arrays of ranks 2, 2, 1, 3, 2, 3, 2 only."""
-    return numba.njit([(_C2, _C2, _C1, _C3, _C2, _C3, _C2)], **_JIT)(_leaf_walk_batch)
+    return numba.njit([_LEAF_TYPES], **_JIT)(_leaf_walk_batch)
 
 
 @numba.njit(**_JIT, inline="always")
@@ -488,9 +518,15 @@ def _leaf_block(x, node_w3, node_b2, w1, b1, w2, b2, out, t0, t1, depth, path_no
         _leaf_forward(x, w1, b1, w2, b2, out, hidden, active, t, final[t] - first_leaf)
 
 
-@numba.njit(**_JIT, parallel=True)
-def _leaf_level_parallel(x, node_w3, node_b2, w1, b1, w2, b2, out, depth, chunk):  # pragma: no cover
-    batch = x.shape[0]
+def _leaf_level_batch(x, node_w, node_b, w1, b1, w2, b2, out, threads):  # pragma: no cover - compiled by _leaf_level_entry
+    """Larger batches: one big chunk per thread, so a leaf's weights are read once per chunk for
+    all its tokens."""
+    depth = _leaf_depth(x, node_w, node_b, w1, b1, w2, b2)
+    batch, d_in = x.shape
+    chunk = max(1, -(-batch // threads))
+    # the shared descent takes (K, N, d) trees: one tree, as views (no copy)
+    node_w3 = node_w.reshape(1, node_w.shape[0], d_in)
+    node_b2 = node_b.reshape(1, node_b.shape[0])
     path_node = np.empty((batch, max(depth, 1)), np.int64)
     path_pre = np.empty((batch, max(depth, 1)), np.float32)
     final = np.empty(batch, np.int64)
@@ -501,7 +537,16 @@ def _leaf_level_parallel(x, node_w3, node_b2, w1, b1, w2, b2, out, depth, chunk)
         t1 = min(batch, t0 + chunk)
         _leaf_block(x, node_w3, node_b2, w1, b1, w2, b2, out, t0, t1, depth, path_node, path_pre, final)
         finite[i] = _all_finite(out, t0, t1)
-    return finite.all()
+    if not finite.all():
+        raise _NonFinite()
+    return out
+
+
+@functools.cache
+def _leaf_level_entry() -> Callable[..., np.ndarray]:
+    """``_leaf_level_batch`` compiled, with threads, for the arrays ``_leaf_walk_entry`` takes
+    and a thread count."""
+    return numba.njit([(*_LEAF_TYPES, _OUT, numba.int64)], **_JIT, parallel=True)(_leaf_level_batch)
 
 
 def fff_leaf_infer(
@@ -533,27 +578,15 @@ def fff_leaf_infer(
     Raises:
         ValueError: a wrong dtype, shape or leaf count, naming the argument; non-finite values.
     """
-    weights = (node_w, node_b, leaf_w1, leaf_b1, leaf_w2, leaf_b2)
-    out = _small_batch(_leaf_walk_entry, _check_leaf, x, *weights)
-    if out is not None:
-        return out
-    depth = _check_leaf(x, *weights)
-    batch, d_in = x.shape
-    leaves = leaf_w1.shape[0]
-    out = np.empty((batch, leaf_w2.shape[2]), dtype=np.float32)
-    # the shared descent takes (K, N, d) trees: one tree, as views (no copy)
-    args = (x, node_w.reshape(1, leaves - 1, d_in), node_b.reshape(1, leaves - 1), leaf_w1, leaf_b1, leaf_w2, leaf_b2)
-    # one big chunk per thread: a leaf's weights are read once per chunk for all its tokens
-    if not _leaf_level_parallel(*args, out, depth, -(-batch // numba.get_num_threads())):
-        _raise_non_finite(x)
-    return out
+    return _run(_leaf_walk_entry, _leaf_level_entry, _check_leaf, x, node_w, node_b, leaf_w1, leaf_b1, leaf_w2, leaf_b2)
 
 
 def _check_leaf(
     x: np.ndarray, node_w: np.ndarray, node_b: np.ndarray, leaf_w1: np.ndarray, leaf_b1: np.ndarray,
     leaf_w2: np.ndarray, leaf_b2: np.ndarray,
-) -> int:
-    """Validate ``fff_leaf_infer``'s arguments; returns the tree depth."""
+) -> None:
+    """Explain why ``fff_leaf_infer``'s compiled entries refused the arguments (a ``ValueError``
+    naming the argument)."""
     check_arrays(
         ("x", x, 2), ("node_w", node_w, 2), ("node_b", node_b, 1), ("leaf_w1", leaf_w1, 3),
         ("leaf_b1", leaf_b1, 2), ("leaf_w2", leaf_w2, 3), ("leaf_b2", leaf_b2, 2),
@@ -571,7 +604,6 @@ def _check_leaf(
                         ("leaf_w2", leaf_w2), ("leaf_b2", leaf_b2)):
         if array.shape != expected[name]:
             raise ValueError(f"{name} must have shape {expected[name]} for depth {depth} (got {array.shape})")
-    return depth
 
 
 def _raise_non_finite(x: np.ndarray) -> NoReturn:
@@ -586,29 +618,12 @@ def _raise_non_finite(x: np.ndarray) -> NoReturn:
     raise ValueError("the weights hold NaN or infinite values on the paths taken")
 
 
-_F32 = np.dtype(np.float32)
-
-
-def _check(x: np.ndarray, w_in: np.ndarray, b_in: np.ndarray, w_out: np.ndarray) -> int:
-    """Validate the arguments; returns the tree depth.
-
-    A batch-1 call costs a few microseconds, so the common case (four C-contiguous float32
-    arrays of the right ranks) is recognised in one expression before the detailed checks.
-    """
-    try:
-        fast = (
-            x.dtype is _F32 and w_in.dtype is _F32 and b_in.dtype is _F32 and w_out.dtype is _F32
-            and x.ndim == 2 and w_in.ndim == 3 and b_in.ndim == 2 and w_out.ndim == 3
-            and x.flags.c_contiguous and w_in.flags.c_contiguous and b_in.flags.c_contiguous
-            and w_out.flags.c_contiguous and isinstance(x, np.ndarray)
-        )
-    except AttributeError:
-        fast = False
-    if not fast:
-        check_arrays(("x", x, 2), ("w_in", w_in, 3), ("b_in", b_in, 2), ("w_out", w_out, 3))
+def _check(x: np.ndarray, w_in: np.ndarray, b_in: np.ndarray, w_out: np.ndarray) -> None:
+    """Explain why ``ultrafast_infer``'s compiled entries refused the arguments (a ``ValueError``
+    naming the argument)."""
+    check_arrays(("x", x, 2), ("w_in", w_in, 3), ("b_in", b_in, 2), ("w_out", w_out, 3))
     trees, nodes, d_in = w_in.shape
-    depth = _DEPTHS.get(nodes)
-    if depth is None:
+    if nodes < 1 or (nodes + 1) & nodes:
         raise ValueError(f"w_in.shape[1] must be 2**(depth+1) - 1 nodes (got {nodes})")
     if x.shape[1] != d_in:
         raise ValueError(f"x.shape[1] must equal w_in.shape[2] = {d_in} (got {x.shape[1]})")
@@ -616,8 +631,3 @@ def _check(x: np.ndarray, w_in: np.ndarray, b_in: np.ndarray, w_out: np.ndarray)
         raise ValueError(f"b_in must have shape {(trees, nodes)} (got {b_in.shape})")
     if w_out.shape[:2] != (trees, nodes):
         raise ValueError(f"w_out must have shape ({trees}, {nodes}, d_out) (got {w_out.shape})")
-    return depth
-
-
-#: node count -> depth, for every depth a float32 array can hold
-_DEPTHS = {2 ** (depth + 1) - 1: depth for depth in range(63)}
