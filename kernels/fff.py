@@ -85,6 +85,25 @@ class _NonFinite(Exception):
     """Raised by a compiled entry whose result holds NaN or infinity; traced by ``_raise_non_finite``."""
 
 
+class _Compiled:
+    """A kernel entry compiled for exactly one signature, on its first use.
+
+    An explicit signature makes numba's dispatcher refuse every other argument type with a
+    TypeError, raised in C at no cost to good calls; but numba compiles explicit signatures
+    when it decorates, and here that waits for the first call instead of every import.
+    """
+
+    def __init__(self, py_func: Callable[..., np.ndarray], signature: tuple, *, parallel: bool = False) -> None:
+        self._py_func = py_func
+        self._signature = signature
+        self._parallel = parallel
+
+    @functools.cached_property
+    def run(self) -> Callable[..., np.ndarray]:
+        """The compiled function (compiled, or loaded from numba's cache, on first access)."""
+        return numba.njit([self._signature], **_JIT, parallel=self._parallel)(self._py_func)
+
+
 @numba.njit(**_JIT, inline="always")
 def _depth(nodes):  # pragma: no cover - compiled
     """``D`` for a tree of ``nodes = 2**(D + 1) - 1`` nodes; -1 for any other count."""
@@ -131,7 +150,7 @@ def _ultrafast_depth(x, w_in, b_in, w_out):  # pragma: no cover - compiled
     return depth
 
 
-def _walk_batch(x, w_in, b_in, w_out):  # pragma: no cover - compiled by _ultrafast_walk
+def _walk_batch(x, w_in, b_in, w_out):  # pragma: no cover - compiled by _ULTRAFAST_WALK
     """Small batches: walk token by token into a new output."""
     depth = _ultrafast_depth(x, w_in, b_in, w_out)
     out = np.zeros((x.shape[0], w_out.shape[2]), np.float32)
@@ -140,12 +159,6 @@ def _walk_batch(x, w_in, b_in, w_out):  # pragma: no cover - compiled by _ultraf
     if not _all_finite(out, 0, x.shape[0]):
         raise _NonFinite()
     return out
-
-
-@functools.cache
-def _ultrafast_walk() -> Callable[..., np.ndarray]:
-    """``_walk_batch`` compiled for float32 C-contiguous arrays of ranks 2, 3, 2, 3 only."""
-    return numba.njit([_ULTRAFAST_TYPES], **_JIT)(_walk_batch)
 
 
 # --------------------------------------------------------------------------------------------
@@ -310,7 +323,7 @@ def _level_block(x, w_in, b_in, w_out, out, t0, t1, depth, path_node, path_pre, 
         _emit(w_out, path_node, path_pre, out, t, depth + 1)
 
 
-def _level_batch(x, w_in, b_in, w_out, out, threads):  # pragma: no cover - compiled by _ultrafast_level
+def _level_batch(x, w_in, b_in, w_out, out, threads):  # pragma: no cover - compiled by _ULTRAFAST_LEVEL
     """Larger batches, into ``out``: blocks of ``LEVEL_BLOCK`` tokens, or smaller so that each
     of the ``threads`` gets one (with one thread, the ``prange`` runs serially)."""
     depth = _ultrafast_depth(x, w_in, b_in, w_out)
@@ -332,11 +345,8 @@ def _level_batch(x, w_in, b_in, w_out, out, threads):  # pragma: no cover - comp
     return out
 
 
-@functools.cache
-def _ultrafast_level() -> Callable[..., np.ndarray]:
-    """``_level_batch`` compiled, with threads, for the arrays ``_ultrafast_walk`` takes and a
-    thread count (numba's own, read inside, would keep the function out of numba's cache)."""
-    return numba.njit([(*_ULTRAFAST_TYPES, _OUT, numba.int64)], **_JIT, parallel=True)(_level_batch)
+_ULTRAFAST_WALK = _Compiled(_walk_batch, _ULTRAFAST_TYPES)
+_ULTRAFAST_LEVEL = _Compiled(_level_batch, (*_ULTRAFAST_TYPES, _OUT, numba.int64), parallel=True)
 
 
 def ultrafast_infer(x: np.ndarray, w_in: np.ndarray, b_in: np.ndarray, w_out: np.ndarray) -> np.ndarray:
@@ -358,18 +368,12 @@ def ultrafast_infer(x: np.ndarray, w_in: np.ndarray, b_in: np.ndarray, w_out: np
         ValueError: a wrong dtype, shape or node count, naming the argument; non-finite values
             in ``x`` or in the weights on the paths taken.
     """
-    return _run(_ultrafast_walk, _ultrafast_level, _check, x, w_in, b_in, w_out)
+    return _run(_ULTRAFAST_WALK, _ULTRAFAST_LEVEL, _check, x, w_in, b_in, w_out)
 
 
-def _run(
-    walk: Callable[[], Callable[..., np.ndarray]],
-    level: Callable[[], Callable[..., np.ndarray]],
-    check: Callable[..., object],
-    x: np.ndarray,
-    *weights: np.ndarray,
-) -> np.ndarray:
-    """Run ``x`` through the compiled ``walk()`` (under ``LEVEL_MIN_BATCH`` tokens) or ``level()``
-    (on this thread's count of numba threads).
+def _run(walk: _Compiled, level: _Compiled, check: Callable[..., object], x: np.ndarray, *weights: np.ndarray) -> np.ndarray:
+    """Run ``x`` through ``walk`` (under ``LEVEL_MIN_BATCH`` tokens) or ``level`` (on this
+    thread's count of numba threads).
 
     Both take only float32 C-contiguous arrays of the right ranks and check the shapes
     themselves, so a call pays one dispatch and no Python-side checks; when they refuse the
@@ -377,12 +381,12 @@ def _run(
     """
     try:
         if len(x) < LEVEL_MIN_BATCH:
-            return walk()(x, *weights)
+            return walk.run(x, *weights)
         # numpy's allocation, reused from the heap; numba's would fault its pages in afresh on
         # every call (750 faults, +50% time at 1,024 tokens). The output width is the last axis
         # of the last weight in both variants (``w_out``, ``leaf_b2``).
         out = np.empty((len(x), weights[-1].shape[-1]), np.float32)
-        return level()(x, *weights, out, numba.get_num_threads())
+        return level.run(x, *weights, out, numba.get_num_threads())
     except (TypeError, ValueError, AttributeError, IndexError):
         check(x, *weights)
         raise
@@ -477,7 +481,7 @@ def _leaf_depth(x, node_w, node_b, w1, b1, w2, b2):  # pragma: no cover - compil
     return depth
 
 
-def _leaf_walk_batch(x, node_w, node_b, w1, b1, w2, b2):  # pragma: no cover - compiled by _leaf_walk_entry
+def _leaf_walk_batch(x, node_w, node_b, w1, b1, w2, b2):  # pragma: no cover - compiled by _LEAF_WALK
     """Small batches: walk token by token into a new output."""
     depth = _leaf_depth(x, node_w, node_b, w1, b1, w2, b2)
     out = np.empty((x.shape[0], w2.shape[2]), np.float32)
@@ -488,12 +492,6 @@ def _leaf_walk_batch(x, node_w, node_b, w1, b1, w2, b2):  # pragma: no cover - c
     if not _all_finite(out, 0, x.shape[0]):
         raise _NonFinite()
     return out
-
-
-@functools.cache
-def _leaf_walk_entry() -> Callable[..., np.ndarray]:
-    """``_leaf_walk_batch`` compiled for float32 C-contiguous arrays of ranks 2, 2, 1, 3, 2, 3, 2 only."""
-    return numba.njit([_LEAF_TYPES], **_JIT)(_leaf_walk_batch)
 
 
 @numba.njit(**_JIT, inline="always")
@@ -518,7 +516,7 @@ def _leaf_block(x, node_w3, node_b2, w1, b1, w2, b2, out, t0, t1, depth, path_no
         _leaf_forward(x, w1, b1, w2, b2, out, hidden, active, t, final[t] - first_leaf)
 
 
-def _leaf_level_batch(x, node_w, node_b, w1, b1, w2, b2, out, threads):  # pragma: no cover - compiled by _leaf_level_entry
+def _leaf_level_batch(x, node_w, node_b, w1, b1, w2, b2, out, threads):  # pragma: no cover - compiled by _LEAF_LEVEL
     """Larger batches: one big chunk per thread, so a leaf's weights are read once per chunk for
     all its tokens."""
     depth = _leaf_depth(x, node_w, node_b, w1, b1, w2, b2)
@@ -542,11 +540,8 @@ def _leaf_level_batch(x, node_w, node_b, w1, b1, w2, b2, out, threads):  # pragm
     return out
 
 
-@functools.cache
-def _leaf_level_entry() -> Callable[..., np.ndarray]:
-    """``_leaf_level_batch`` compiled, with threads, for the arrays ``_leaf_walk_entry`` takes
-    and a thread count."""
-    return numba.njit([(*_LEAF_TYPES, _OUT, numba.int64)], **_JIT, parallel=True)(_leaf_level_batch)
+_LEAF_WALK = _Compiled(_leaf_walk_batch, _LEAF_TYPES)
+_LEAF_LEVEL = _Compiled(_leaf_level_batch, (*_LEAF_TYPES, _OUT, numba.int64), parallel=True)
 
 
 def fff_leaf_infer(
@@ -578,7 +573,7 @@ def fff_leaf_infer(
     Raises:
         ValueError: a wrong dtype, shape or leaf count, naming the argument; non-finite values.
     """
-    return _run(_leaf_walk_entry, _leaf_level_entry, _check_leaf, x, node_w, node_b, leaf_w1, leaf_b1, leaf_w2, leaf_b2)
+    return _run(_LEAF_WALK, _LEAF_LEVEL, _check_leaf, x, node_w, node_b, leaf_w1, leaf_b1, leaf_w2, leaf_b2)
 
 
 def _check_leaf(
