@@ -1,7 +1,8 @@
 """Argument checks shared by the kernels.
 
 A kernel given a wrong array would compile a new specialisation or read out of bounds, so
-every public kernel checks its arrays first, and a bad one is named with what was expected.
+every public kernel checks its arrays, and a bad one is named with what was expected: first,
+or (the FFF inference entries, compiled for one signature) once numba has refused them.
 """
 
 from __future__ import annotations
