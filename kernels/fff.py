@@ -122,7 +122,7 @@ def _gelu(pre):  # pragma: no cover - compiled
 # walk: one token at a time (small batches)
 
 
-@numba.njit(**_JIT, inline="always")
+@numba.njit(**_JIT)
 def _walk(x, w_in, b_in, w_out, out, token, depth):  # pragma: no cover - compiled
     trees = w_in.shape[0]
     d_in = x.shape[1]
@@ -165,14 +165,15 @@ def _walk_batch(x, w_in, b_in, w_out):  # pragma: no cover - compiled by _ULTRAF
 # level by level: tokens grouped by node (large batches)
 
 
-@numba.njit(**_JIT, inline="always")
+@numba.njit(**_JIT)
 def _descend(x, w, b, t0, t1, levels, path_node, path_pre, final):  # pragma: no cover - compiled
     """Walk tokens ``t0:t1`` down ``levels`` levels of every tree of ``w``, level by level.
 
     ``w``: ``(K, N, d_in)`` node weights, ``b``: ``(K, N)``. Records, for token ``t`` and
     path step ``p = k * levels + level``, the node in ``path_node[t, p]`` and its
     pre-activation in ``path_pre[t, p]``; ``final[t]`` gets the node reached after the last
-    level of the last tree (a leaf index plus ``2**levels - 1``).
+    level of the last tree (a leaf index plus ``2**levels - 1``). Returns the tokens sorted,
+    stably, by that node.
 
     The tokens of the block are kept sorted by current node: ``perm[gstart[g]:gstart[g + 1]]``
     are the tokens at node ``gnode[g]``, groups in ascending node order (so weight rows are
@@ -270,6 +271,7 @@ def _descend(x, w, b, t0, t1, levels, path_node, path_pre, final):  # pragma: no
             for g in range(groups):
                 for i in range(gstart[g], gstart[g + 1]):
                     final[perm[i]] = gnode[g]
+    return perm
 
 
 @numba.njit(**_JIT, inline="always")
@@ -316,7 +318,7 @@ def _all_finite(out, t0, t1):  # pragma: no cover - compiled
     return acc == 0
 
 
-@numba.njit(**_JIT, inline="always")
+@numba.njit(**_JIT)
 def _level_block(x, w_in, b_in, w_out, out, t0, t1, depth, path_node, path_pre, final):  # pragma: no cover
     _descend(x, w_in, b_in, t0, t1, depth + 1, path_node, path_pre, final)
     for t in range(t0, t1):
@@ -340,8 +342,9 @@ def _level_batch(x, w_in, b_in, w_out, out, threads):  # pragma: no cover - comp
         t1 = min(batch, t0 + block)
         _level_block(x, w_in, b_in, w_out, out, t0, t1, depth, path_node, path_pre, final)
         finite[i] = _all_finite(out, t0, t1)
-    if not finite.all():
-        raise _NonFinite()
+    for ok in finite:  # a loop, not finite.all(): that would be one more parallel region
+        if not ok:
+            raise _NonFinite()
     return out
 
 
@@ -457,7 +460,7 @@ def _leaf_forward(x, w1, b1, w2, b2, out, hidden, active, token, leaf):  # pragm
         i += 1
 
 
-@numba.njit(**_JIT, inline="always")
+@numba.njit(**_JIT)
 def _leaf_walk(x, node_w, node_b, w1, b1, w2, b2, out, hidden, active, token, depth):  # pragma: no cover
     node = 0
     for _ in range(depth):
@@ -494,7 +497,7 @@ def _leaf_walk_batch(x, node_w, node_b, w1, b1, w2, b2):  # pragma: no cover - c
     return out
 
 
-@numba.njit(**_JIT, inline="always")
+@numba.njit(**_JIT)
 def _leaf_block(x, node_w3, node_b2, w1, b1, w2, b2, out, t0, t1, depth, path_node, path_pre, final):  # pragma: no cover
     """Descend tokens ``t0:t1`` level by level, then run each token's leaf.
 
@@ -507,12 +510,11 @@ def _leaf_block(x, node_w3, node_b2, w1, b1, w2, b2, out, t0, t1, depth, path_no
         for t in range(t0, t1):
             _leaf_forward(x, w1, b1, w2, b2, out, hidden, active, t, 0)
         return
-    _descend(x, node_w3, node_b2, t0, t1, depth, path_node, path_pre, final)
+    in_leaf_order = _descend(x, node_w3, node_b2, t0, t1, depth, path_node, path_pre, final)
     first_leaf = 2**depth - 1
-    # run the tokens in leaf order (stable), so each leaf's weights stay in cache for all of them
-    order = np.argsort(final[t0:t1], kind="mergesort")
-    for i in range(t1 - t0):
-        t = t0 + order[i]
+    # the descent leaves the tokens sorted by leaf (stably), so each leaf's weights stay in
+    # cache for all of its tokens
+    for t in in_leaf_order:
         _leaf_forward(x, w1, b1, w2, b2, out, hidden, active, t, final[t] - first_leaf)
 
 
@@ -535,8 +537,9 @@ def _leaf_level_batch(x, node_w, node_b, w1, b1, w2, b2, out, threads):  # pragm
         t1 = min(batch, t0 + chunk)
         _leaf_block(x, node_w3, node_b2, w1, b1, w2, b2, out, t0, t1, depth, path_node, path_pre, final)
         finite[i] = _all_finite(out, t0, t1)
-    if not finite.all():
-        raise _NonFinite()
+    for ok in finite:  # a loop, not finite.all(): that would be one more parallel region
+        if not ok:
+            raise _NonFinite()
     return out
 
 
