@@ -71,10 +71,9 @@ _FASTMATH = {"reassoc", "contract", "nsz"}
 
 _JIT = {"cache": True, "nogil": True, "fastmath": _FASTMATH}
 
-# The small-batch entries are compiled for these array types only (read-only, so that writable
-# and read-only arrays both match): numba's dispatcher then refuses any other argument with a
-# TypeError, in C, and a batch-1 call pays no Python-side checks. Explicit signatures compile
-# eagerly, so each entry is built on its first call (``functools.cache``), not on import.
+# The entries (``_Compiled``) take these array types only: float32, C-contiguous, read-only so
+# that writable and read-only arrays both match; the level entries also take the output and a
+# thread count.
 _C1, _C2, _C3 = (numba.types.Array(numba.float32, ndim, "C", readonly=True) for ndim in (1, 2, 3))
 _ULTRAFAST_TYPES = (_C2, _C3, _C2, _C3)  # x, w_in, b_in, w_out
 _OUT = numba.types.Array(numba.float32, 2, "C")

@@ -29,7 +29,7 @@ def ultrafast_infer_reference(x: np.ndarray, w_in: np.ndarray, b_in: np.ndarray,
     """
     batch = x.shape[0]
     trees, nodes, _ = w_in.shape
-    depth = int(round(math.log2(nodes + 1))) - 1
+    depth = round(math.log2(nodes + 1)) - 1
     y = np.zeros((batch, w_out.shape[2]), dtype=np.float32)
     for k in range(trees):
         node = np.zeros(batch, dtype=np.int64)
@@ -51,7 +51,7 @@ def fff_leaf_infer_reference(
 ) -> np.ndarray:
     """FFF with leaves, hard: descend by the sign of each node's logit (0 goes left), then
     ``relu(x @ w1 + b1) @ w2 + b2`` of the leaf reached."""
-    depth = int(round(math.log2(leaf_w1.shape[0])))
+    depth = round(math.log2(leaf_w1.shape[0]))
     node = np.zeros(x.shape[0], dtype=np.int64)
     for _ in range(depth):
         logit = np.einsum("bd,bd->b", x, node_w[node]) + node_b[node]

@@ -186,7 +186,7 @@ def _check_params(x, node_w, node_b, leaf_w1, leaf_b1, leaf_w2, leaf_b2) -> int:
               ("leaf_b1", leaf_b1), ("leaf_w2", leaf_w2), ("leaf_b2", leaf_b2))
     check_arrays(*((name, a, rank) for (name, a), rank in zip(arrays, (2, 2, 1, 3, 2, 3, 2))))
     leaves, d_in, width = leaf_w1.shape
-    depth = int(round(math.log2(leaves))) if leaves > 0 else -1
+    depth = round(math.log2(leaves)) if leaves > 0 else -1
     if leaves < 1 or 2**depth != leaves:
         raise ValueError(f"leaf_w1.shape[0] must be a power of two, 2**depth leaves (got {leaves})")
     d_out = leaf_w2.shape[2]

@@ -44,7 +44,7 @@ def _paths(depth: int) -> list[list[tuple[int, bool]]]:
 def _leaves(x, node_w, node_b, w1, b1, w2, b2):
     """Node probabilities, per-leaf factors ``(B, L, depth)``, pre-activations and leaf outputs."""
     x, node_w, node_b, w1, b1, w2, b2 = (np.asarray(a, dtype=np.float64) for a in (x, node_w, node_b, w1, b1, w2, b2))
-    depth = int(round(math.log2(w1.shape[0])))
+    depth = round(math.log2(w1.shape[0]))
     probs = sigmoid_reference(x @ node_w.T + node_b)
     factors = np.ones((x.shape[0], 2**depth, depth))
     for leaf, path in enumerate(_paths(depth)):
