@@ -317,6 +317,15 @@ def _all_finite(out, t0, t1):  # pragma: no cover - compiled
     return acc == 0
 
 
+@numba.njit(**_JIT, inline="always")
+def _require_finite(finite):  # pragma: no cover - compiled
+    """Raise ``_NonFinite`` unless every block found its output rows finite (a loop: in a
+    parallel function, ``finite.all()`` would be one more parallel region)."""
+    for ok in finite:
+        if not ok:
+            raise _NonFinite()
+
+
 @numba.njit(**_JIT)
 def _level_block(x, w_in, b_in, w_out, out, t0, t1, depth, path_node, path_pre, final):  # pragma: no cover
     _descend(x, w_in, b_in, t0, t1, depth + 1, path_node, path_pre, final)
@@ -341,9 +350,7 @@ def _level_batch(x, w_in, b_in, w_out, out, threads):  # pragma: no cover - comp
         t1 = min(batch, t0 + block)
         _level_block(x, w_in, b_in, w_out, out, t0, t1, depth, path_node, path_pre, final)
         finite[i] = _all_finite(out, t0, t1)
-    for ok in finite:  # a loop, not finite.all(): that would be one more parallel region
-        if not ok:
-            raise _NonFinite()
+    _require_finite(finite)
     return out
 
 
@@ -536,9 +543,7 @@ def _leaf_level_batch(x, node_w, node_b, w1, b1, w2, b2, out, threads):  # pragm
         t1 = min(batch, t0 + chunk)
         _leaf_block(x, node_w3, node_b2, w1, b1, w2, b2, out, t0, t1, depth, path_node, path_pre, final)
         finite[i] = _all_finite(out, t0, t1)
-    for ok in finite:  # a loop, not finite.all(): that would be one more parallel region
-        if not ok:
-            raise _NonFinite()
+    _require_finite(finite)
     return out
 
 
