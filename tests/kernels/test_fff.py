@@ -1,5 +1,7 @@
 """FFF hard inference (both variants) against the numpy references: random shapes, edge cases, bad input."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 from neural_actors.kernels import fff
@@ -303,3 +305,20 @@ def test_one_thread_runs_the_level_path_serially(batch: int) -> None:
 
     np.testing.assert_allclose(serial[0], ultrafast_infer_reference(*ufb), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(serial[1], fff_leaf_infer_reference(*leaves), rtol=1e-5, atol=1e-4)
+
+
+def test_calls_from_several_threads_at_once_agree_with_the_reference() -> None:
+    """The kernels release the GIL; concurrent calls (walk and level paths, both variants) each
+    get their own, correct result."""
+    rng = np.random.default_rng(11)
+    jobs = []
+    for i in range(16):
+        batch = (1, LEVEL_MIN_BATCH, 2 * LEVEL_BLOCK + 1)[i % 3]
+        jobs.append((ultrafast_infer, ultrafast_infer_reference, random_tree(rng, batch, 5, trees=2, d_in=8, d_out=3)))
+        jobs.append((fff_leaf_infer, fff_leaf_infer_reference, random_leaves(rng, batch, 3, 4)))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda job: job[0](*job[2]), jobs))
+
+    for (_, reference, args), result in zip(jobs, results):
+        np.testing.assert_allclose(result, reference(*args), rtol=1e-5, atol=1e-4)
