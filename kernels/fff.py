@@ -358,7 +358,9 @@ _ULTRAFAST_WALK = _Compiled(_walk_batch, _ULTRAFAST_TYPES)
 _ULTRAFAST_LEVEL = _Compiled(_level_batch, (*_ULTRAFAST_TYPES, _OUT, numba.int64), parallel=True)
 
 
-def ultrafast_infer(x: np.ndarray, w_in: np.ndarray, b_in: np.ndarray, w_out: np.ndarray) -> np.ndarray:
+def ultrafast_infer(
+    x: np.ndarray, w_in: np.ndarray, b_in: np.ndarray, w_out: np.ndarray, *, out: np.ndarray | None = None
+) -> np.ndarray:
     """UltraFastBERT FFF hard inference, K trees side by side, outputs summed.
 
     Batches under ``LEVEL_MIN_BATCH`` walk token by token; larger ones go level by level
@@ -369,20 +371,29 @@ def ultrafast_infer(x: np.ndarray, w_in: np.ndarray, b_in: np.ndarray, w_out: np
         w_in: ``(K, N, d_in)`` float32 node weights, ``N = 2**(depth + 1) - 1``.
         b_in: ``(K, N)`` float32 node biases.
         w_out: ``(K, N, d_out)`` float32 output weights.
+        out: where to write the result, a writable C-contiguous ``(B, d_out)`` float32 array
+            sharing no memory with the inputs (a caller filling one big output block by
+            block, as the MoE experts do, saves an allocation and a copy per block).
 
     Returns:
-        ``(B, d_out)`` float32, a new array; the inputs are not modified.
+        ``(B, d_out)`` float32: ``out``, or a new array; the inputs are not modified.
 
     Raises:
         ValueError: a wrong dtype, shape or node count, naming the argument; non-finite values
             in ``x`` or in the weights on the paths taken.
     """
-    return _run(_ULTRAFAST_WALK, _ULTRAFAST_LEVEL, _check, x, w_in, b_in, w_out)
+    if out is not None:
+        _check(x, w_in, b_in, w_out)
+        _check_out(out, (x.shape[0], w_out.shape[2]), x, w_in, b_in, w_out)
+    return _run(_ULTRAFAST_WALK, _ULTRAFAST_LEVEL, _check, x, w_in, b_in, w_out, out=out)
 
 
-def _run(walk: _Compiled, level: _Compiled, check: Callable[..., object], x: np.ndarray, *weights: np.ndarray) -> np.ndarray:
+def _run(
+    walk: _Compiled, level: _Compiled, check: Callable[..., object], x: np.ndarray, *weights: np.ndarray,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """Run ``x`` through ``walk`` (under ``LEVEL_MIN_BATCH`` tokens) or ``level`` (on this
-    thread's count of numba threads).
+    thread's count of numba threads), into ``out`` (already checked) if given.
 
     Both take only float32 C-contiguous arrays of the right ranks and check the shapes
     themselves, so a call pays one dispatch and no Python-side checks; when they refuse the
@@ -390,11 +401,15 @@ def _run(walk: _Compiled, level: _Compiled, check: Callable[..., object], x: np.
     """
     try:
         if len(x) < LEVEL_MIN_BATCH:
-            return walk.run(x, *weights)
-        # numpy's allocation, reused from the heap; numba's would fault its pages in afresh on
-        # every call (750 faults, +50% time at 1,024 tokens). The output width is the last axis
-        # of the last weight in both variants (``w_out``, ``leaf_b2``).
-        out = np.empty((len(x), weights[-1].shape[-1]), np.float32)
+            if out is None:
+                return walk.run(x, *weights)
+            out[...] = walk.run(x, *weights)
+            return out
+        if out is None:
+            # numpy's allocation, reused from the heap; numba's would fault its pages in afresh
+            # on every call (750 faults, +50% time at 1,024 tokens). The output width is the
+            # last axis of the last weight in both variants (``w_out``, ``leaf_b2``).
+            out = np.empty((len(x), weights[-1].shape[-1]), np.float32)
         return level.run(x, *weights, out, numba.get_num_threads())
     except (TypeError, ValueError, AttributeError, IndexError):
         check(x, *weights)
@@ -606,6 +621,18 @@ def _check_leaf(
                         ("leaf_w2", leaf_w2), ("leaf_b2", leaf_b2)):
         if array.shape != expected[name]:
             raise ValueError(f"{name} must have shape {expected[name]} for depth {depth} (got {array.shape})")
+
+
+def _check_out(out: np.ndarray, shape: tuple[int, int], *inputs: np.ndarray) -> None:
+    """``out`` must be a writable C-contiguous float32 array of ``shape``, apart from ``inputs``
+    (blocks write their rows of ``out`` while others still read ``x``)."""
+    check_arrays(("out", out, 2))
+    if out.shape != shape:
+        raise ValueError(f"out must have shape {shape} (got {out.shape})")
+    if not out.flags.writeable:
+        raise ValueError("out must be writable")
+    if any(np.may_share_memory(out, array) for array in inputs):
+        raise ValueError("out must not share memory with x or the weights")
 
 
 def _raise_non_finite(x: np.ndarray) -> NoReturn:

@@ -465,7 +465,7 @@ def fff_experts(tokens: np.ndarray, offsets: np.ndarray, experts: FFFExperts) ->
     for e in range(count):
         start, stop = int(offsets[e]), int(offsets[e + 1])
         if start < stop:
-            out[start:stop] = ultrafast_infer(tokens[start:stop], w_in[e], b_in[e], w_out[e])
+            ultrafast_infer(tokens[start:stop], w_in[e], b_in[e], w_out[e], out=out[start:stop])
     return out
 
 

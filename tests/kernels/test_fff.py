@@ -322,3 +322,34 @@ def test_calls_from_several_threads_at_once_agree_with_the_reference() -> None:
 
     for (_, reference, args), result in zip(jobs, results):
         np.testing.assert_allclose(result, reference(*args), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("batch", [1, 2 * LEVEL_BLOCK + 1])
+def test_out_receives_the_result(batch: int) -> None:
+    """With ``out``, both paths write the result there and return it."""
+    args = random_tree(np.random.default_rng(12), batch, 4, trees=2, d_in=6, d_out=3)
+    out = np.full((batch, 3), np.nan, np.float32)
+
+    assert ultrafast_infer(*args, out=out) is out
+    np.testing.assert_allclose(out, ultrafast_infer_reference(*args), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("make_out", "message"),
+    [
+        (lambda args: np.empty((5, 3), np.float64), r"out must be a float32 ndarray \(got float64\)"),
+        (lambda args: np.empty((4, 3), np.float32), r"out must have shape \(5, 3\) \(got \(4, 3\)\)"),
+        (lambda args: np.empty((3, 5), np.float32).T, "out must be C-contiguous"),
+        (lambda args: np.frombuffer(bytes(60), np.float32).reshape(5, 3), "out must be writable"),
+        (lambda args: args[0].reshape(-1)[:15].reshape(5, 3), "out must not share memory with x or the weights"),
+    ],
+)
+def test_bad_out_names_it(make_out, message: str) -> None:
+    """A wrong ``out`` is refused before anything is written."""
+    args = random_tree(np.random.default_rng(13), 5, 2, trees=1, d_in=6, d_out=3)
+    copies = [a.copy() for a in args]
+
+    with pytest.raises(ValueError, match=message):
+        ultrafast_infer(*args, out=make_out(args))
+    for before, after in zip(copies, args):
+        np.testing.assert_array_equal(before, after)
