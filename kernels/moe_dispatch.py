@@ -122,7 +122,6 @@ def _logits_parallel(x, router_t, out):  # pragma: no cover - compiled
         _logits_token(x, router_t, out, t)
 
 
-
 @numba.njit(cache=True, nogil=True)
 def _gather_serial(x, order, k, out):  # pragma: no cover - compiled
     for i in range(order.shape[0]):
@@ -137,17 +136,15 @@ def _gather_parallel(x, order, k, out):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def _positions(order, assignments):  # pragma: no cover - compiled
-    """Row of each flat assignment in ``order`` (-1: not dispatched); status 1 = out of range,
-    2 = duplicate."""
+    """Row of each flat assignment in ``order`` (-1: not dispatched), and whether an assignment
+    repeats (``order`` is already known to lie in ``[0, assignments)``)."""
     position = np.full(assignments, -1, dtype=np.int64)
     for i in range(order.shape[0]):
         a = order[i]
-        if a < 0 or a >= assignments:
-            return position, 1
         if position[a] >= 0:
-            return position, 2
+            return position, True
         position[a] = i
-    return position, 0
+    return position, False
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -340,8 +337,8 @@ def combine(
     else:
         residual = True
         _shape("pass_through", _float32("pass_through", pass_through, 2), (tokens, d_out))
-    position, status = _positions(order, tokens * k)
-    if status:
+    position, repeats = _positions(order, tokens * k)
+    if repeats:
         raise ValueError("order must not repeat an assignment")
     out = np.zeros((tokens, d_out), dtype=np.float32)
     kernel = _combine_parallel if _parallel(tokens, parallel) else _combine_serial
