@@ -19,7 +19,10 @@ Two paths, chosen by batch size (thresholds measured, see ``docs/kernels-fff.md`
   products run four sorted positions at a time, shared node or not: at the deep levels most
   tokens are alone at their node, and four independent row streams keep more loads in flight
   than one. The path (node, pre-activation) is recorded and the output is then summed per
-  token, four path rows per pass over the output row.
+  token, four path rows per pass over the output row. From ``SPLIT_MIN_BATCH`` tokens on, the
+  blocks first descend only the top levels; the batch is then sorted by the subtree reached,
+  and blocks of the sorted batch descend the rest, so a deep row is read by the one block
+  whose tokens need it rather than by every block.
 
 Each path is entered through a function compiled for float32 C-contiguous arrays only, which
 checks the shapes itself: numba's dispatcher refuses any other argument, and only then do the
@@ -32,8 +35,9 @@ call up for a scheduler time slice (measured: 7 ms medians at 128 tokens with bo
 by other processes). There, give each process or calling thread fewer threads with
 ``numba.set_num_threads`` (thread-local) or ``NUMBA_NUM_THREADS``.
 
-``fff_leaf_infer`` uses the same walk / level-descent split; after the descent each block's
-tokens run their leaves in leaf order, so a leaf's weights are read once per block.
+``fff_leaf_infer`` uses the same walk / level-descent split; after the descent the batch is
+sorted by leaf and each thread runs a share of it in leaf order, so a leaf's weights are read
+once per call.
 
 All paths compute the same thing as the reference (ties go left; NaN pre-activations, which
 compare false, go left too); only the float summation order of the dot products differs.
@@ -62,6 +66,13 @@ LEVEL_MIN_BATCH = 4
 #: Tokens per block of the level path: ``x`` and output rows of a block (2 x 64 x 3 KB at
 #: width 768) stay in L2, and 1,024 tokens give 16 blocks to share among the threads.
 LEVEL_BLOCK = 64
+
+#: From this many tokens on, the level path descends the top levels first and then sorts the
+#: batch by subtree (see ``_split_level``).
+SPLIT_MIN_BATCH = 256
+
+#: Subtrees per block after the top levels: with more, a block's tokens span fewer subtrees.
+SPLIT_SUBTREES = 2
 
 _SQRT_HALF = np.float32(1.0 / math.sqrt(2.0))
 
@@ -155,8 +166,8 @@ def _walk_batch(x, w_in, b_in, w_out):  # pragma: no cover - compiled by _ULTRAF
     out = np.zeros((x.shape[0], w_out.shape[2]), np.float32)
     for token in range(x.shape[0]):
         _walk(x, w_in, b_in, w_out, out, token, depth)
-    if not _all_finite(out, 0, x.shape[0]):
-        raise _NonFinite()
+        if not _row_finite(out, token):
+            raise _NonFinite()
     return out
 
 
@@ -165,112 +176,99 @@ def _walk_batch(x, w_in, b_in, w_out):  # pragma: no cover - compiled by _ULTRAF
 
 
 @numba.njit(**_JIT)
-def _descend(x, w, b, t0, t1, levels, path_node, path_pre, final):  # pragma: no cover - compiled
-    """Walk tokens ``t0:t1`` down ``levels`` levels of every tree of ``w``, level by level.
+def _descend(x, w, b, k, tokens, nodes, first, last, levels, path_node, path_pre):  # pragma: no cover - compiled
+    """Walk ``tokens`` from level ``first`` down to level ``last`` of tree ``k`` of ``w``.
 
-    ``w``: ``(K, N, d_in)`` node weights, ``b``: ``(K, N)``. Records, for token ``t`` and
-    path step ``p = k * levels + level``, the node in ``path_node[t, p]`` and its
-    pre-activation in ``path_pre[t, p]``; ``final[t]`` gets the node reached after the last
-    level of the last tree (a leaf index plus ``2**levels - 1``). Returns the tokens sorted,
-    stably, by that node.
-
-    The tokens of the block are kept sorted by current node: ``perm[gstart[g]:gstart[g + 1]]``
-    are the tokens at node ``gnode[g]``, groups in ascending node order (so weight rows are
-    read in address order). After each level every group is split stably into its left-goers
-    and right-goers, which keeps the order sorted for the next level.
+    ``w``: ``(K, N, d_in)`` node weights, ``b``: ``(K, N)``. ``tokens`` are sorted by their
+    current node, ``nodes`` (ascending), so the tokens at one node are adjacent and its weight
+    row, read once, stays in L1 for all of them. Records, for token ``t`` and path step
+    ``p = k * levels + level``, the node in ``path_node[t, p]`` and its pre-activation in
+    ``path_pre[t, p]``. Leaves ``tokens`` and ``nodes`` sorted, stably, by the node reached:
+    after each level every run of one node is split stably into its left-goers and
+    right-goers, which keeps the order sorted for the next level (a counting sort by node that
+    never needs a table of ``2**level`` counters).
     """
-    n = t1 - t0
-    trees = w.shape[0]
+    n = tokens.shape[0]
     d_in = x.shape[1]
-    perm = np.empty(n, np.int64)
-    perm_next = np.empty(n, np.int64)
     pre_at = np.empty(n, np.float32)  # pre-activation by sorted position
-    gnode = np.empty(n, np.int64)
-    gstart = np.empty(n + 1, np.int64)
-    gnode_next = np.empty(n, np.int64)
-    gstart_next = np.empty(n + 1, np.int64)
-    node_at = np.empty(n, np.int64)
-    for k in range(trees):
+    tokens_next = np.empty(n, np.int64)
+    nodes_next = np.empty(n, np.int64)
+    for level in range(first, last):
+        p = k * levels + level
+        # four sorted positions at a time, whether or not they share a node: four independent
+        # row streams keep more loads in flight (at the deep levels almost every token is alone
+        # at its node); a last, partial quad repeats its final position, so every token's sum
+        # is formed by the same instructions wherever it sits in the batch
+        for i in range(0, n, 4):
+            ia = i
+            ib = min(i + 1, n - 1)
+            ic = min(i + 2, n - 1)
+            id_ = min(i + 3, n - 1)
+            ta = tokens[ia]
+            tb = tokens[ib]
+            tc = tokens[ic]
+            td = tokens[id_]
+            na = nodes[ia]
+            nb = nodes[ib]
+            nc = nodes[ic]
+            nd = nodes[id_]
+            a0 = np.float32(0.0)
+            a1 = np.float32(0.0)
+            a2 = np.float32(0.0)
+            a3 = np.float32(0.0)
+            for j in range(d_in):
+                a0 += w[k, na, j] * x[ta, j]
+                a1 += w[k, nb, j] * x[tb, j]
+                a2 += w[k, nc, j] * x[tc, j]
+                a3 += w[k, nd, j] * x[td, j]
+            pre_at[ia] = b[k, na] + a0
+            pre_at[ib] = b[k, nb] + a1
+            pre_at[ic] = b[k, nc] + a2
+            pre_at[id_] = b[k, nd] + a3
         for i in range(n):
-            perm[i] = t0 + i
-        groups = 1
-        gnode[0] = 0
-        gstart[0] = 0
-        gstart[1] = n
-        for level in range(levels):
-            p = k * levels + level
-            # node of every sorted position, so positions can be taken four at a time whether
-            # or not they share a node: four independent row streams keep more loads in flight
-            # (at the deep levels almost every token is alone at its node)
-            for g in range(groups):
-                for i in range(gstart[g], gstart[g + 1]):
-                    node_at[i] = gnode[g]
-            # a last, partial quad repeats its final position, so every token's sum is formed
-            # by the same instructions wherever it sits in the batch
-            for i in range(0, n, 4):
-                ia = i
-                ib = min(i + 1, n - 1)
-                ic = min(i + 2, n - 1)
-                id_ = min(i + 3, n - 1)
-                ta = perm[ia]
-                tb = perm[ib]
-                tc = perm[ic]
-                td = perm[id_]
-                na = node_at[ia]
-                nb = node_at[ib]
-                nc = node_at[ic]
-                nd = node_at[id_]
-                a0 = np.float32(0.0)
-                a1 = np.float32(0.0)
-                a2 = np.float32(0.0)
-                a3 = np.float32(0.0)
-                for j in range(d_in):
-                    a0 += w[k, na, j] * x[ta, j]
-                    a1 += w[k, nb, j] * x[tb, j]
-                    a2 += w[k, nc, j] * x[tc, j]
-                    a3 += w[k, nd, j] * x[td, j]
-                pre_at[ia] = b[k, na] + a0
-                pre_at[ib] = b[k, nb] + a1
-                pre_at[ic] = b[k, nc] + a2
-                pre_at[id_] = b[k, nd] + a3
-            for i in range(n):
-                path_node[perm[i], p] = node_at[i]
-                path_pre[perm[i], p] = pre_at[i]
-            # split every group stably: left-goers (not > 0: ties and NaN) first, then right
-            groups_next = 0
-            pos = 0
-            for g in range(groups):
-                node = gnode[g]
-                s = gstart[g]
-                e = gstart[g + 1]
-                first = pos
-                for i in range(s, e):
-                    if not pre_at[i] > 0:
-                        perm_next[pos] = perm[i]
-                        pos += 1
-                if pos > first:
-                    gnode_next[groups_next] = 2 * node + 1
-                    gstart_next[groups_next] = first
-                    groups_next += 1
-                first = pos
-                for i in range(s, e):
-                    if pre_at[i] > 0:
-                        perm_next[pos] = perm[i]
-                        pos += 1
-                if pos > first:
-                    gnode_next[groups_next] = 2 * node + 2
-                    gstart_next[groups_next] = first
-                    groups_next += 1
-            gstart_next[groups_next] = n
-            perm, perm_next = perm_next, perm
-            gnode, gnode_next = gnode_next, gnode
-            gstart, gstart_next = gstart_next, gstart
-            groups = groups_next
-        if k == trees - 1:
-            for g in range(groups):
-                for i in range(gstart[g], gstart[g + 1]):
-                    final[perm[i]] = gnode[g]
-    return perm
+            path_node[tokens[i], p] = nodes[i]
+            path_pre[tokens[i], p] = pre_at[i]
+        # split every run of one node stably: left-goers (not > 0: ties and NaN) first, then right
+        pos = 0
+        s = 0
+        while s < n:
+            node = nodes[s]
+            e = s + 1
+            while e < n and nodes[e] == node:
+                e += 1
+            for i in range(s, e):
+                if not pre_at[i] > 0:
+                    tokens_next[pos] = tokens[i]
+                    nodes_next[pos] = 2 * node + 1
+                    pos += 1
+            for i in range(s, e):
+                if pre_at[i] > 0:
+                    tokens_next[pos] = tokens[i]
+                    nodes_next[pos] = 2 * node + 2
+                    pos += 1
+            s = e
+        tokens[:] = tokens_next
+        nodes[:] = nodes_next
+
+
+@numba.njit(**_JIT)
+def _sort_by_node(tokens, nodes, first_node, count):  # pragma: no cover - compiled
+    """Sort ``tokens`` and their ``nodes`` (all in ``first_node : first_node + count``) stably
+    by node, in place: a counting sort."""
+    starts = np.zeros(count + 1, np.int64)
+    for node in nodes:
+        starts[node - first_node + 1] += 1
+    for i in range(count):
+        starts[i + 1] += starts[i]
+    tokens_sorted = np.empty_like(tokens)
+    nodes_sorted = np.empty_like(nodes)
+    for i in range(tokens.shape[0]):
+        slot = starts[nodes[i] - first_node]
+        starts[nodes[i] - first_node] = slot + 1
+        tokens_sorted[slot] = tokens[i]
+        nodes_sorted[slot] = nodes[i]
+    tokens[:] = tokens_sorted
+    nodes[:] = nodes_sorted
 
 
 @numba.njit(**_JIT, inline="always")
@@ -308,12 +306,11 @@ def _emit(w_out, path_node, path_pre, out, t, levels):  # pragma: no cover - com
 
 
 @numba.njit(**_JIT, inline="always")
-def _all_finite(out, t0, t1):  # pragma: no cover - compiled
-    """Whether rows ``t0:t1`` of ``out`` are all finite (0 * x is NaN exactly for x non-finite)."""
+def _row_finite(out, t):  # pragma: no cover - compiled
+    """Whether row ``t`` of ``out`` is all finite (0 * x is NaN exactly for x non-finite)."""
     acc = np.float32(0.0)
-    for t in range(t0, t1):
-        for j in range(out.shape[1]):
-            acc += np.float32(0.0) * out[t, j]
+    for j in range(out.shape[1]):
+        acc += np.float32(0.0) * out[t, j]
     return acc == 0
 
 
@@ -326,30 +323,72 @@ def _require_finite(finite):  # pragma: no cover - compiled
             raise _NonFinite()
 
 
+@numba.njit(**_JIT, inline="always")
+def _split_level(batch, blocks, levels):  # pragma: no cover - compiled
+    """How many top levels to descend before the tokens are sorted by subtree.
+
+    Enough that the batch has a few subtrees per block (``SPLIT_SUBTREES``), so after the
+    sort a block's tokens share their subtrees and each deep weight row is read by one block
+    instead of by every block; none under ``SPLIT_MIN_BATCH`` tokens, where a second parallel
+    region costs more than the rows it saves.
+    """
+    if batch < SPLIT_MIN_BATCH:
+        return 0
+    split = 0
+    while 2**split < SPLIT_SUBTREES * blocks and split < levels:
+        split += 1
+    return split
+
+
 @numba.njit(**_JIT)
-def _level_block(x, w_in, b_in, w_out, out, t0, t1, depth, path_node, path_pre, final):  # pragma: no cover
-    _descend(x, w_in, b_in, t0, t1, depth + 1, path_node, path_pre, final)
-    for t in range(t0, t1):
-        _emit(w_out, path_node, path_pre, out, t, depth + 1)
+def _bottom_block(x, w_in, b_in, w_out, out, k, tokens, nodes, split, levels, path_node, path_pre):  # pragma: no cover
+    """Descend the block's ``tokens`` (sorted by subtree) from level ``split`` of tree ``k``
+    to its leaves; after the last tree, sum their outputs. Returns whether those are finite."""
+    _descend(x, w_in, b_in, k, tokens, nodes, split, levels, levels, path_node, path_pre)
+    finite = True
+    if k == w_in.shape[0] - 1:
+        # in leaf order: neighbours share most of their path, so its output rows stay in L1
+        for t in tokens:
+            _emit(w_out, path_node, path_pre, out, t, levels)
+            finite &= _row_finite(out, t)
+    return finite
 
 
 def _level_batch(x, w_in, b_in, w_out, out, threads):  # pragma: no cover - compiled by _ULTRAFAST_LEVEL
-    """Larger batches, into ``out``: blocks of ``LEVEL_BLOCK`` tokens, or smaller so that each
-    of the ``threads`` gets one (with one thread, the ``prange`` runs serially)."""
+    """Larger batches, into ``out``, in blocks of ``LEVEL_BLOCK`` tokens, or smaller so that
+    each of the ``threads`` gets one (with one thread, a ``prange`` runs serially).
+
+    For each tree: the blocks descend the top ``split`` levels, the batch is sorted by the
+    subtree reached, and blocks of the sorted batch descend the rest, so tokens that share
+    deep rows share a block.
+    """
     depth = _ultrafast_depth(x, w_in, b_in, w_out)
     batch = x.shape[0]
+    levels = depth + 1
     block = max(1, min(LEVEL_BLOCK, -(-batch // threads)))
-    steps = w_in.shape[0] * (depth + 1)
-    path_node = np.empty((batch, steps), np.int64)
-    path_pre = np.empty((batch, steps), np.float32)
-    final = np.empty(batch, np.int64)
     blocks = -(-batch // block)
+    split = _split_level(batch, blocks, levels)
+    path_node = np.empty((batch, w_in.shape[0] * levels), np.int64)
+    path_pre = np.empty((batch, w_in.shape[0] * levels), np.float32)
+    tokens = np.empty(batch, np.int64)  # the batch's tokens, sorted by node within each block
+    nodes = np.empty(batch, np.int64)
     finite = np.empty(blocks, np.bool_)
-    for i in numba.prange(blocks):  # blocks write disjoint rows of every array
-        t0 = i * block
-        t1 = min(batch, t0 + block)
-        _level_block(x, w_in, b_in, w_out, out, t0, t1, depth, path_node, path_pre, final)
-        finite[i] = _all_finite(out, t0, t1)
+    for k in range(w_in.shape[0]):
+        for t in range(batch):
+            tokens[t] = t
+            nodes[t] = 0
+        if split > 0:
+            for i in numba.prange(blocks):  # blocks write disjoint rows of every array
+                t0 = i * block
+                t1 = min(batch, t0 + block)
+                _descend(x, w_in, b_in, k, tokens[t0:t1], nodes[t0:t1], 0, split, levels, path_node, path_pre)
+            _sort_by_node(tokens, nodes, 2**split - 1, 2**split)
+        for i in numba.prange(blocks):
+            t0 = i * block
+            t1 = min(batch, t0 + block)
+            finite[i] = _bottom_block(
+                x, w_in, b_in, w_out, out, k, tokens[t0:t1], nodes[t0:t1], split, levels, path_node, path_pre
+            )
     _require_finite(finite)
     return out
 
@@ -513,35 +552,28 @@ def _leaf_walk_batch(x, node_w, node_b, w1, b1, w2, b2):  # pragma: no cover - c
     active = np.empty(w1.shape[2], np.int64)
     for token in range(x.shape[0]):
         _leaf_walk(x, node_w, node_b, w1, b1, w2, b2, out, hidden, active, token, depth)
-    if not _all_finite(out, 0, x.shape[0]):
-        raise _NonFinite()
+        if not _row_finite(out, token):
+            raise _NonFinite()
     return out
 
 
 @numba.njit(**_JIT)
-def _leaf_block(x, node_w3, node_b2, w1, b1, w2, b2, out, t0, t1, depth, path_node, path_pre, final):  # pragma: no cover
-    """Descend tokens ``t0:t1`` level by level, then run each token's leaf.
-
-    Tokens are taken in leaf order (the descent's sort), so a leaf's weights are read once per
-    block and reused by all its tokens.
-    """
+def _leaf_block(x, w1, b1, w2, b2, out, tokens, leaves):  # pragma: no cover - compiled
+    """Run each of ``tokens`` through its leaf, ``leaves`` (sorted, so a leaf's weights are
+    read once and reused by all its tokens). Returns whether the outputs are finite."""
     hidden = np.empty(w1.shape[2], np.float32)
     active = np.empty(w1.shape[2], np.int64)
-    if depth == 0:
-        for t in range(t0, t1):
-            _leaf_forward(x, w1, b1, w2, b2, out, hidden, active, t, 0)
-        return
-    in_leaf_order = _descend(x, node_w3, node_b2, t0, t1, depth, path_node, path_pre, final)
-    first_leaf = 2**depth - 1
-    # the descent leaves the tokens sorted by leaf (stably), so each leaf's weights stay in
-    # cache for all of its tokens
-    for t in in_leaf_order:
-        _leaf_forward(x, w1, b1, w2, b2, out, hidden, active, t, final[t] - first_leaf)
+    finite = True
+    for i in range(tokens.shape[0]):
+        _leaf_forward(x, w1, b1, w2, b2, out, hidden, active, tokens[i], leaves[i])
+        finite &= _row_finite(out, tokens[i])
+    return finite
 
 
 def _leaf_level_batch(x, node_w, node_b, w1, b1, w2, b2, out, threads):  # pragma: no cover - compiled by _LEAF_LEVEL
-    """Larger batches: one big chunk per thread, so a leaf's weights are read once per chunk for
-    all its tokens."""
+    """Larger batches: one chunk of tokens per thread descends the tree level by level; then
+    the batch is sorted by leaf and one chunk of the sorted batch per thread runs its leaves,
+    so each leaf's weights are read once per call."""
     depth = _leaf_depth(x, node_w, node_b, w1, b1, w2, b2)
     batch, d_in = x.shape
     chunk = max(1, -(-batch // threads))
@@ -550,14 +582,24 @@ def _leaf_level_batch(x, node_w, node_b, w1, b1, w2, b2, out, threads):  # pragm
     node_b2 = node_b.reshape(1, node_b.shape[0])
     path_node = np.empty((batch, max(depth, 1)), np.int64)
     path_pre = np.empty((batch, max(depth, 1)), np.float32)
-    final = np.empty(batch, np.int64)
+    tokens = np.empty(batch, np.int64)  # the batch's tokens, sorted by node within each chunk
+    nodes = np.empty(batch, np.int64)
+    for t in range(batch):
+        tokens[t] = t
+        nodes[t] = 0
     chunks = -(-batch // chunk)
     finite = np.empty(chunks, np.bool_)
-    for i in numba.prange(chunks):  # chunks write disjoint rows of every array
+    if depth > 0:
+        for i in numba.prange(chunks):  # chunks write disjoint rows of every array
+            t0 = i * chunk
+            t1 = min(batch, t0 + chunk)
+            _descend(x, node_w3, node_b2, 0, tokens[t0:t1], nodes[t0:t1], 0, depth, depth, path_node, path_pre)
+    first_leaf = 2**depth - 1
+    _sort_by_node(tokens, nodes, first_leaf, 2**depth)
+    for i in numba.prange(chunks):
         t0 = i * chunk
         t1 = min(batch, t0 + chunk)
-        _leaf_block(x, node_w3, node_b2, w1, b1, w2, b2, out, t0, t1, depth, path_node, path_pre, final)
-        finite[i] = _all_finite(out, t0, t1)
+        finite[i] = _leaf_block(x, w1, b1, w2, b2, out, tokens[t0:t1], nodes[t0:t1] - first_leaf)
     _require_finite(finite)
     return out
 

@@ -8,6 +8,7 @@ from neural_actors.kernels import fff
 from neural_actors.kernels.fff import (
     LEVEL_BLOCK,
     LEVEL_MIN_BATCH,
+    SPLIT_MIN_BATCH,
     fff_leaf_infer,
     ultrafast_infer,
 )
@@ -24,7 +25,7 @@ def random_tree(rng: np.random.Generator, batch: int, depth: int, trees: int, d_
     )
 
 
-@pytest.mark.parametrize("batch", [0, 1, 7, 2 * LEVEL_BLOCK + 1])
+@pytest.mark.parametrize("batch", [0, 1, 7, 2 * LEVEL_BLOCK + 1, SPLIT_MIN_BATCH + 7])
 @pytest.mark.parametrize("depth", [0, 1, 3, 8])
 @pytest.mark.parametrize("trees", [1, 3])
 def test_matches_reference(batch: int, depth: int, trees: int) -> None:
@@ -38,10 +39,12 @@ def test_matches_reference(batch: int, depth: int, trees: int) -> None:
     np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-4)
 
 
-#: Batch sizes on both sides of the path threshold, and around the block size (several blocks).
+#: Batch sizes on both sides of the path threshold, around the block size (several blocks),
+#: and on both sides of the batch from which the level path sorts tokens by subtree.
 THRESHOLD_BATCHES = sorted({
     1, LEVEL_MIN_BATCH - 1, LEVEL_MIN_BATCH, LEVEL_MIN_BATCH + 1, 2 * LEVEL_MIN_BATCH + 1,
     LEVEL_BLOCK - 1, LEVEL_BLOCK, LEVEL_BLOCK + 1, 2 * LEVEL_BLOCK + 5,
+    SPLIT_MIN_BATCH - 1, SPLIT_MIN_BATCH, 4 * SPLIT_MIN_BATCH + 3,
 } - {0})
 
 
@@ -59,7 +62,7 @@ def test_every_path_matches_reference_around_thresholds(batch: int, depth: int) 
     np.testing.assert_allclose(ultrafast_infer(*args), ultrafast_infer_reference(*args), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("batch", [1, 2, 9, 70])
+@pytest.mark.parametrize("batch", [1, 2, 9, 70, SPLIT_MIN_BATCH + 1])
 @pytest.mark.parametrize("depth", [0, 1, 5, 11])
 def test_walk_and_level_kernels_agree(batch: int, depth: int) -> None:
     """Both kernels on the same batch, below and above the thresholds that normally pick one."""
@@ -93,7 +96,7 @@ def test_ties_at_exactly_zero_go_left_on_every_path(batch: int, depth: int) -> N
     np.testing.assert_allclose(ultrafast_infer(x, w_in, b_in, w_out), expected, rtol=1e-5, atol=1e-4)
 
 
-@pytest.mark.parametrize("batch", [LEVEL_MIN_BATCH, 2 * LEVEL_BLOCK + 1])
+@pytest.mark.parametrize("batch", [LEVEL_MIN_BATCH, 2 * LEVEL_BLOCK + 1, SPLIT_MIN_BATCH + 1])
 def test_all_tokens_on_one_path(batch: int) -> None:
     """Identical tokens share every node: one group per level, tiles of four and a remainder."""
     x, w_in, b_in, w_out = random_tree(np.random.default_rng(5), 1, 10, trees=2, d_in=9, d_out=4)
@@ -289,7 +292,7 @@ def test_read_only_arrays_are_accepted(batch: int) -> None:
     np.testing.assert_allclose(fff_leaf_infer(*leaves), fff_leaf_infer_reference(*leaves), rtol=1e-5, atol=1e-4)
 
 
-@pytest.mark.parametrize("batch", [LEVEL_MIN_BATCH, 2 * LEVEL_BLOCK + 3])
+@pytest.mark.parametrize("batch", [LEVEL_MIN_BATCH, 2 * LEVEL_BLOCK + 3, SPLIT_MIN_BATCH + 3])
 def test_one_thread_runs_the_level_path_serially(batch: int) -> None:
     """With one numba thread (``numba.set_num_threads``, thread-local) both variants run their
     level kernels serially, with the same results."""
@@ -313,7 +316,7 @@ def test_calls_from_several_threads_at_once_agree_with_the_reference() -> None:
     rng = np.random.default_rng(11)
     jobs = []
     for i in range(16):
-        batch = (1, LEVEL_MIN_BATCH, 2 * LEVEL_BLOCK + 1)[i % 3]
+        batch = (1, LEVEL_MIN_BATCH, 2 * LEVEL_BLOCK + 1, SPLIT_MIN_BATCH + 1)[i % 4]
         jobs.append((ultrafast_infer, ultrafast_infer_reference, random_tree(rng, batch, 5, trees=2, d_in=8, d_out=3)))
         jobs.append((fff_leaf_infer, fff_leaf_infer_reference, random_leaves(rng, batch, 3, 4)))
 
