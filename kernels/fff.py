@@ -133,19 +133,18 @@ def _gelu(pre):  # pragma: no cover - compiled
 
 
 @numba.njit(**_JIT)
-def _walk(x, w_in, b_in, w_out, out, token, depth):  # pragma: no cover - compiled
-    trees = w_in.shape[0]
-    d_in = x.shape[1]
-    d_out = w_out.shape[2]
-    for k in range(trees):
+def _walk(x, w_in, b_in, path_node, path_pre, token, levels):  # pragma: no cover - compiled
+    """Walk ``token`` down every tree, recording its path as ``_descend`` does; its output is
+    summed afterwards (``_emit``), so the chain of dependent dot products is not interleaved
+    with output rows (3-4% faster at batch 1)."""
+    for k in range(w_in.shape[0]):
         node = 0
-        for level in range(depth + 1):
+        for level in range(levels):
             pre = b_in[k, node]
-            for j in range(d_in):
+            for j in range(x.shape[1]):
                 pre += w_in[k, node, j] * x[token, j]
-            act = _gelu(pre)
-            for j in range(d_out):
-                out[token, j] += act * w_out[k, node, j]
+            path_node[token, k * levels + level] = node
+            path_pre[token, k * levels + level] = pre
             node = 2 * node + 2 if pre > 0 else 2 * node + 1
 
 
@@ -162,10 +161,13 @@ def _ultrafast_depth(x, w_in, b_in, w_out):  # pragma: no cover - compiled
 
 def _walk_batch(x, w_in, b_in, w_out):  # pragma: no cover - compiled by _ULTRAFAST_WALK
     """Small batches: walk token by token into a new output."""
-    depth = _ultrafast_depth(x, w_in, b_in, w_out)
-    out = np.zeros((x.shape[0], w_out.shape[2]), np.float32)
+    levels = _ultrafast_depth(x, w_in, b_in, w_out) + 1
+    out = np.empty((x.shape[0], w_out.shape[2]), np.float32)
+    path_node = np.empty((x.shape[0], w_in.shape[0] * levels), np.int64)
+    path_pre = np.empty((x.shape[0], w_in.shape[0] * levels), np.float32)
     for token in range(x.shape[0]):
-        _walk(x, w_in, b_in, w_out, out, token, depth)
+        _walk(x, w_in, b_in, path_node, path_pre, token, levels)
+        _emit(w_out, path_node, path_pre, out, token, levels)
         if not _row_finite(out, token):
             raise _NonFinite()
     return out
