@@ -249,8 +249,9 @@ def _descend(x, w, b, k, tokens, nodes, first, last, levels, path_node, path_pre
                     nodes_next[pos] = 2 * node + 2
                     pos += 1
             s = e
-        tokens[:] = tokens_next
-        nodes[:] = nodes_next
+        for i in range(n):  # a loop: slice assignment compiles to far more code
+            tokens[i] = tokens_next[i]
+            nodes[i] = nodes_next[i]
 
 
 @numba.njit(**_JIT)
@@ -262,15 +263,17 @@ def _sort_by_node(tokens, nodes, first_node, count):  # pragma: no cover - compi
         starts[node - first_node + 1] += 1
     for i in range(count):
         starts[i + 1] += starts[i]
-    tokens_sorted = np.empty_like(tokens)
-    nodes_sorted = np.empty_like(nodes)
-    for i in range(tokens.shape[0]):
+    n = tokens.shape[0]
+    tokens_sorted = np.empty(n, np.int64)
+    nodes_sorted = np.empty(n, np.int64)
+    for i in range(n):
         slot = starts[nodes[i] - first_node]
         starts[nodes[i] - first_node] = slot + 1
         tokens_sorted[slot] = tokens[i]
         nodes_sorted[slot] = nodes[i]
-    tokens[:] = tokens_sorted
-    nodes[:] = nodes_sorted
+    for i in range(n):
+        tokens[i] = tokens_sorted[i]
+        nodes[i] = nodes_sorted[i]
 
 
 @numba.njit(**_JIT, inline="always")
@@ -337,18 +340,19 @@ def _split_level(batch, blocks, levels):  # pragma: no cover - compiled
     if batch < SPLIT_MIN_BATCH:
         return 0
     split = 0
-    while 2**split < SPLIT_SUBTREES * blocks and split < levels:
+    while 2**split < SPLIT_SUBTREES * blocks and split < levels - 1:
         split += 1
     return split
 
 
 @numba.njit(**_JIT)
-def _bottom_block(x, w_in, b_in, w_out, out, k, tokens, nodes, split, levels, path_node, path_pre):  # pragma: no cover
-    """Descend the block's ``tokens`` (sorted by subtree) from level ``split`` of tree ``k``
-    to its leaves; after the last tree, sum their outputs. Returns whether those are finite."""
-    _descend(x, w_in, b_in, k, tokens, nodes, split, levels, levels, path_node, path_pre)
+def _level_block(x, w_in, b_in, w_out, out, k, tokens, nodes, first, last, path_node, path_pre):  # pragma: no cover
+    """Descend the block's ``tokens`` from level ``first`` to ``last`` of tree ``k``; after the
+    leaves of the last tree, sum their outputs. Returns whether those are finite."""
+    levels = path_node.shape[1] // w_in.shape[0]
+    _descend(x, w_in, b_in, k, tokens, nodes, first, last, levels, path_node, path_pre)
     finite = True
-    if k == w_in.shape[0] - 1:
+    if last == levels and k == w_in.shape[0] - 1:
         # in leaf order: neighbours share most of their path, so its output rows stay in L1
         for t in tokens:
             _emit(w_out, path_node, path_pre, out, t, levels)
@@ -358,11 +362,12 @@ def _bottom_block(x, w_in, b_in, w_out, out, k, tokens, nodes, split, levels, pa
 
 def _level_batch(x, w_in, b_in, w_out, out, threads):  # pragma: no cover - compiled by _ULTRAFAST_LEVEL
     """Larger batches, into ``out``, in blocks of ``LEVEL_BLOCK`` tokens, or smaller so that
-    each of the ``threads`` gets one (with one thread, a ``prange`` runs serially).
+    each of the ``threads`` gets one (with one thread, the ``prange`` runs serially).
 
     For each tree: the blocks descend the top ``split`` levels, the batch is sorted by the
     subtree reached, and blocks of the sorted batch descend the rest, so tokens that share
-    deep rows share a block.
+    deep rows share a block. (Both stages run the one ``prange``: numba compiles each
+    ``prange`` as a function of its own, and a second doubled the compile time.)
     """
     depth = _ultrafast_depth(x, w_in, b_in, w_out)
     batch = x.shape[0]
@@ -379,18 +384,17 @@ def _level_batch(x, w_in, b_in, w_out, out, threads):  # pragma: no cover - comp
         for t in range(batch):
             tokens[t] = t
             nodes[t] = 0
-        if split > 0:
+        for first, last in ((0, split), (split, levels)):
+            if first == last:
+                continue  # no top levels to descend before sorting
+            if first > 0:
+                _sort_by_node(tokens, nodes, 2**first - 1, 2**first)
             for i in numba.prange(blocks):  # blocks write disjoint rows of every array
                 t0 = i * block
                 t1 = min(batch, t0 + block)
-                _descend(x, w_in, b_in, k, tokens[t0:t1], nodes[t0:t1], 0, split, levels, path_node, path_pre)
-            _sort_by_node(tokens, nodes, 2**split - 1, 2**split)
-        for i in numba.prange(blocks):
-            t0 = i * block
-            t1 = min(batch, t0 + block)
-            finite[i] = _bottom_block(
-                x, w_in, b_in, w_out, out, k, tokens[t0:t1], nodes[t0:t1], split, levels, path_node, path_pre
-            )
+                finite[i] = _level_block(
+                    x, w_in, b_in, w_out, out, k, tokens[t0:t1], nodes[t0:t1], first, last, path_node, path_pre
+                )
     _require_finite(finite)
     return out
 
