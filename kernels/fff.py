@@ -218,11 +218,19 @@ def _descend(x, w, b, k, tokens, nodes, first, last, levels, path_node, path_pre
             a1 = np.float32(0.0)
             a2 = np.float32(0.0)
             a3 = np.float32(0.0)
-            for j in range(d_in):
-                a0 += w[k, na, j] * x[ta, j]
-                a1 += w[k, nb, j] * x[tb, j]
-                a2 += w[k, nc, j] * x[tc, j]
-                a3 += w[k, nd, j] * x[td, j]
+            if na == nd:  # sorted, so one node for all four: load its row once
+                for j in range(d_in):
+                    wj = w[k, na, j]
+                    a0 += wj * x[ta, j]
+                    a1 += wj * x[tb, j]
+                    a2 += wj * x[tc, j]
+                    a3 += wj * x[td, j]
+            else:
+                for j in range(d_in):
+                    a0 += w[k, na, j] * x[ta, j]
+                    a1 += w[k, nb, j] * x[tb, j]
+                    a2 += w[k, nc, j] * x[tc, j]
+                    a3 += w[k, nd, j] * x[td, j]
             pre_at[ia] = b[k, na] + a0
             pre_at[ib] = b[k, nb] + a1
             pre_at[ic] = b[k, nc] + a2
