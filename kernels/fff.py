@@ -342,8 +342,8 @@ def _split_level(batch, blocks, levels):  # pragma: no cover - compiled
 
     Enough that the batch has a few subtrees per block (``SPLIT_SUBTREES``), so after the
     sort a block's tokens share their subtrees and each deep weight row is read by one block
-    instead of by every block; none under ``SPLIT_MIN_BATCH`` tokens, where a second parallel
-    region costs more than the rows it saves.
+    instead of by every block; none under ``SPLIT_MIN_BATCH`` tokens, where it saves nothing
+    measurable.
     """
     if batch < SPLIT_MIN_BATCH:
         return 0
