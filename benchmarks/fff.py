@@ -20,6 +20,7 @@ sides of a ratio alike. PyTorch is optional: without it, its columns are skipped
 
     python benchmarks/fff.py            # batch 1, 16, 128, 1024; 3 rounds
     python benchmarks/fff.py --quick    # batch 1 and 128, fewer repeats, 2 rounds
+    python benchmarks/fff.py --memory   # how much of a numba FFF call waits on memory
 """
 
 from __future__ import annotations
@@ -69,6 +70,25 @@ def median_seconds(fn: Callable[[np.ndarray], object], batch: int, repeats: int,
         fn(x)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def memory_report(batches: tuple[int, ...], weights: tuple[np.ndarray, ...], quick: bool) -> None:
+    """Time the numba FFF three ways: on a fresh input (its deep rows come from memory), on the
+    same input again (its rows in cache, as far as they fit), and with every token on one path
+    (12 rows in all: about the arithmetic alone). Calls alternate, so drift moves all three."""
+    rng = np.random.default_rng(2)
+    print("numba FFF, median time per call: fresh input / same input again / every token on one path")
+    for batch in batches:
+        times: dict[str, list[float]] = {"fresh": [], "again": [], "one path": []}
+        for _ in range(repeats_for(batch, quick)):
+            x = rng.standard_normal((batch, D_MODEL), dtype=np.float32)
+            same = np.repeat(rng.standard_normal((1, D_MODEL), dtype=np.float32), batch, axis=0)
+            ultrafast_infer(same, *weights)  # its 12 rows into cache (not those of x)
+            for name, xs in (("fresh", x), ("again", x), ("one path", same)):
+                start = time.perf_counter()
+                ultrafast_infer(xs, *weights)
+                times[name].append(time.perf_counter() - start)
+        print(f"  batch {batch:>5}  " + " / ".join(_fmt(statistics.median(t)) for t in times.values()))
 
 
 def repeats_for(batch: int, quick: bool, slow: bool = False) -> int:
@@ -138,6 +158,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="batch 1 and 128, fewer repeats, 2 rounds")
     parser.add_argument("--rounds", type=int, default=None, help="rounds of all groups (default 3, --quick 2)")
+    parser.add_argument("--memory", action="store_true", help="only time the numba FFF on fresh, cached and one-path inputs")
     args = parser.parse_args()
     if args.rounds is None:
         args.rounds = 2 if args.quick else 3
@@ -146,6 +167,9 @@ def main() -> None:
     batches = (1, 128) if args.quick else (1, 16, 128, 1024)
     w = make_weights(np.random.default_rng(0))
     ufb = (w["w_in"], w["b_in"], w["w_out"])
+    if args.memory:
+        memory_report(batches, ufb, args.quick)
+        return
     leaf = tuple(w[name] for name in ("node_w", "node_b", "leaf_w1", "leaf_b1", "leaf_w2", "leaf_b2"))
 
     def numba_fff(x: np.ndarray) -> object:
