@@ -8,18 +8,19 @@ neurons, which is where the speed-up over a dense layer of the same width comes 
 
 Two paths, chosen by batch size (thresholds measured, see ``docs/kernels-fff.md``):
 
-* **walk** (``B < LEVEL_MIN_BATCH``): each token walks its path alone, serially.
+* **walk** (``B < LEVEL_MIN_BATCH``): each token walks its path alone, serially, recording
+  it; its output is then summed as the level path sums it.
 * **level** (``B >= LEVEL_MIN_BATCH``): the tree is processed level by level, over blocks of
   up to ``LEVEL_BLOCK`` tokens (a block's ``x`` and output rows stay in L2) that numba's
   threads share (a ``prange``, which with one thread runs serially). Within a block the
-  tokens are kept sorted by their current node (a stable partition of each node's group into left- and
-  right-goers per level, i.e. a counting sort by node that never needs a table of
+  tokens are kept sorted by their current node (a stable partition of each node's run into
+  left- and right-goers per level, i.e. a counting sort by node that never needs a table of
   ``2**level`` counters), so the tokens at one node are adjacent and its weight row, read
   once, stays in L1 for all of them; at the top levels every token shares the root. Dot
-  products run four sorted positions at a time, shared node or not: at the deep levels most
-  tokens are alone at their node, and four independent row streams keep more loads in flight
-  than one. The path (node, pre-activation) is recorded and the output is then summed per
-  token, four path rows per pass over the output row. From ``SPLIT_MIN_BATCH`` tokens on, the
+  products run four sorted positions at a time (one row load for the four when they share a
+  node): at the deep levels most tokens are alone at their node, and four independent row
+  streams keep more loads in flight than one. The path (node, pre-activation) is recorded
+  and the output is then summed per token, four path rows per pass over the output row. From ``SPLIT_MIN_BATCH`` tokens on, the
   blocks first descend only the top levels; the batch is then sorted by the subtree reached,
   and blocks of the sorted batch descend the rest, so a deep row is read by the one block
   whose tokens need it rather than by every block.
@@ -55,7 +56,7 @@ import numpy as np
 
 from .checks import check_arrays
 
-__all__ = ["LEVEL_BLOCK", "LEVEL_MIN_BATCH", "fff_leaf_infer", "ultrafast_infer"]
+__all__ = ["LEVEL_BLOCK", "LEVEL_MIN_BATCH", "SPLIT_MIN_BATCH", "fff_leaf_infer", "ultrafast_infer"]
 
 #: From this many tokens on, the level-by-level path, on all of numba's threads, beats the
 #: serial per-token walk (measured at BERT-base sizes on an idle 2-core box, medians: 15.4 us
