@@ -20,10 +20,10 @@ Two paths, chosen by batch size (thresholds measured, see ``docs/kernels-fff.md`
   products run four sorted positions at a time (one row load for the four when they share a
   node): at the deep levels most tokens are alone at their node, and four independent row
   streams keep more loads in flight than one. The path (node, pre-activation) is recorded
-  and the output is then summed per token, four path rows per pass over the output row. From ``SPLIT_MIN_BATCH`` tokens on, the
-  blocks first descend only the top levels; the batch is then sorted by the subtree reached,
-  and blocks of the sorted batch descend the rest, so a deep row is read by the one block
-  whose tokens need it rather than by every block.
+  and the output is then summed per token, four path rows per pass over the output row.
+  From ``SPLIT_MIN_BATCH`` tokens on, the blocks first descend only the top levels; the batch
+  is then sorted by the subtree reached, and blocks of the sorted batch descend the rest, so
+  a deep row is read by the one block whose tokens need it rather than by every block.
 
 Each path is entered through a function compiled for float32 C-contiguous arrays only, which
 checks the shapes itself: numba's dispatcher refuses any other argument, and only then do the
@@ -573,14 +573,15 @@ def _leaf_walk_batch(x, node_w, node_b, w1, b1, w2, b2):  # pragma: no cover - c
 
 
 @numba.njit(**_JIT)
-def _leaf_block(x, w1, b1, w2, b2, out, tokens, leaves):  # pragma: no cover - compiled
-    """Run each of ``tokens`` through its leaf, ``leaves`` (sorted, so a leaf's weights are
-    read once and reused by all its tokens). Returns whether the outputs are finite."""
+def _leaf_block(x, w1, b1, w2, b2, out, tokens, nodes):  # pragma: no cover - compiled
+    """Run each of ``tokens`` through the leaf at its tree node, ``nodes`` (sorted, so a leaf's
+    weights are read once and reused by all its tokens). Returns whether the outputs are finite."""
+    first_leaf = w1.shape[0] - 1
     hidden = np.empty(w1.shape[2], np.float32)
     active = np.empty(w1.shape[2], np.int64)
     finite = True
     for i in range(tokens.shape[0]):
-        _leaf_forward(x, w1, b1, w2, b2, out, hidden, active, tokens[i], leaves[i])
+        _leaf_forward(x, w1, b1, w2, b2, out, hidden, active, tokens[i], nodes[i] - first_leaf)
         finite &= _row_finite(out, tokens[i])
     return finite
 
@@ -614,7 +615,7 @@ def _leaf_level_batch(x, node_w, node_b, w1, b1, w2, b2, out, threads):  # pragm
     for i in numba.prange(chunks):
         t0 = i * chunk
         t1 = min(batch, t0 + chunk)
-        finite[i] = _leaf_block(x, w1, b1, w2, b2, out, tokens[t0:t1], nodes[t0:t1] - first_leaf)
+        finite[i] = _leaf_block(x, w1, b1, w2, b2, out, tokens[t0:t1], nodes[t0:t1])
     _require_finite(finite)
     return out
 
