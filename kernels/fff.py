@@ -209,8 +209,10 @@ def _descend(x, w, b, k, tokens, nodes, first, last, levels, path_node, path_pre
         p = k * levels + level
         # four sorted positions at a time, whether or not they share a node: four independent
         # row streams keep more loads in flight (at the deep levels almost every token is alone
-        # at its node); a last, partial quad repeats its final position, so every token's sum
-        # is formed by the same instructions wherever it sits in the batch
+        # at its node); a last, partial quad repeats its final position. LLVM vectorizes the
+        # shared-row loop with more partial sums than the other, so a pre-activation can differ
+        # in its last bit with the tokens that share its quad (as a BLAS result can with the
+        # rest of the batch)
         for i in range(0, n, 4):
             for r in range(i + 4, min(i + 8, n)):  # the next quad's rows, into L2 meanwhile
                 if nodes[r] != nodes[r - 1]:

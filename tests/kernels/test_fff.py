@@ -108,6 +108,26 @@ def test_all_tokens_on_one_path(batch: int) -> None:
     np.testing.assert_array_equal(actual, np.repeat(actual[:1], batch, axis=0))
 
 
+@pytest.mark.parametrize("batch", [LEVEL_MIN_BATCH + 3, 2 * LEVEL_BLOCK + 1, SPLIT_MIN_BATCH + 5])
+@pytest.mark.parametrize("trees", [1, 3])
+def test_copies_of_a_token_share_some_nodes_and_not_others(batch: int, trees: int) -> None:
+    """Tokens repeated 1 to 7 times, shuffled: sorted by node, four neighbours sit at one node
+    at some levels and not at others, and a row read once for four must be the one all four
+    are at. Copies agree to rounding (a shared row's dot products may round differently)."""
+    rng = np.random.default_rng(batch + trees)
+    distinct, w_in, b_in, w_out = random_tree(rng, batch, 7, trees=trees, d_in=6, d_out=5)
+    copies = np.repeat(np.arange(batch), rng.integers(1, 8, batch))[:batch]
+    rng.shuffle(copies)
+    x = distinct[copies]
+
+    actual = ultrafast_infer(x, w_in, b_in, w_out)
+
+    np.testing.assert_allclose(actual, ultrafast_infer_reference(x, w_in, b_in, w_out), rtol=1e-5, atol=1e-5)
+    for token in np.unique(copies):
+        rows = actual[copies == token]
+        np.testing.assert_allclose(rows, np.repeat(rows[:1], len(rows), axis=0), rtol=1e-6, atol=1e-6)
+
+
 def test_all_tokens_at_exactly_zero_take_the_leftmost_path() -> None:
     """Zero weights and biases: every pre-activation is 0, so every token goes left to the end."""
     depth, batch = 6, LEVEL_BLOCK + 3
