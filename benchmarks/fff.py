@@ -38,6 +38,7 @@ from neural_actors.kernels.fff import (
     fff_leaf_infer,
     ultrafast_infer,
 )
+from neural_actors.kernels.prefetch import prefetch_row
 
 try:
     import torch
@@ -75,20 +76,64 @@ def median_seconds(fn: Callable[[np.ndarray], object], batch: int, repeats: int,
 def memory_report(batches: tuple[int, ...], weights: tuple[np.ndarray, ...], quick: bool) -> None:
     """Time the numba FFF three ways: on a fresh input (its deep rows come from memory), on the
     same input again (its rows in cache, as far as they fit), and with every token on one path
-    (12 rows in all: about the arithmetic alone). Calls alternate, so drift moves all three."""
+    (12 rows in all: about the arithmetic alone); and the time to read a fresh input's rows
+    alone, on the same threads with the same prefetching but no arithmetic: the memory part of
+    a fresh call. Calls alternate, so drift moves all four."""
     rng = np.random.default_rng(2)
-    print("numba FFF, median time per call: fresh input / same input again / every token on one path")
+    w_in, b_in, w_out = weights
+    print("numba FFF, median time per call: fresh input / same input again / every token on one path"
+          " / a fresh input's rows alone")
     for batch in batches:
-        times: dict[str, list[float]] = {"fresh": [], "again": [], "one path": []}
+        times: dict[str, list[float]] = {"fresh": [], "again": [], "one path": [], "rows": []}
         for _ in range(repeats_for(batch, quick)):
             x = rng.standard_normal((batch, D_MODEL), dtype=np.float32)
             same = np.repeat(rng.standard_normal((1, D_MODEL), dtype=np.float32), batch, axis=0)
+            paths = leaf_ordered_paths(rng.standard_normal((batch, D_MODEL), dtype=np.float32), w_in[0], b_in[0])
             ultrafast_infer(same, *weights)  # its 12 rows into cache (not those of x)
             for name, xs in (("fresh", x), ("again", x), ("one path", same)):
                 start = time.perf_counter()
                 ultrafast_infer(xs, *weights)
                 times[name].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            read_path_rows(w_in[0], w_out[0], paths, numba.get_num_threads())
+            times["rows"].append(time.perf_counter() - start)
         print(f"  batch {batch:>5}  " + " / ".join(_fmt(statistics.median(t)) for t in times.values()))
+
+
+def leaf_ordered_paths(x: np.ndarray, w_in: np.ndarray, b_in: np.ndarray) -> np.ndarray:
+    """``(batch, levels)`` nodes of each token's path (ties go left), sorted by leaf."""
+    levels = (w_in.shape[0] + 1).bit_length() - 1
+    paths = np.empty((len(x), levels), np.int64)
+    node = np.zeros(len(x), np.int64)
+    for level in range(levels):
+        paths[:, level] = node
+        node = 2 * node + 1 + (np.einsum("bd,bd->b", x, w_in[node]) + b_in[node] > 0)
+    return paths[np.argsort(paths[:, -1], kind="stable")]
+
+
+@numba.njit(parallel=True, fastmath={"reassoc", "nsz"})
+def read_path_rows(w_in: np.ndarray, w_out: np.ndarray, paths: np.ndarray, threads: int) -> float:
+    """Read every input and output row of every path, one share of the tokens per thread,
+    prefetching the next token's rows as the kernel does; return their sum so no read is
+    dropped."""
+    batch = paths.shape[0]
+    share = -(-batch // threads)
+    sums = np.zeros(threads, np.float32)
+    for i in numba.prange(threads):
+        total = np.float32(0.0)
+        for t in range(i * share, min(batch, (i + 1) * share)):
+            if t + 1 < min(batch, (i + 1) * share):
+                for level in range(paths.shape[1]):
+                    if paths[t + 1, level] != paths[t, level]:
+                        prefetch_row(w_in[paths[t + 1, level]])
+                        prefetch_row(w_out[paths[t + 1, level]])
+            for level in range(paths.shape[1]):
+                row_in = w_in[paths[t, level]]
+                row_out = w_out[paths[t, level]]
+                for j in range(row_in.shape[0]):
+                    total += row_in[j] + row_out[j]
+        sums[i] = total
+    return sums.sum()
 
 
 def repeats_for(batch: int, quick: bool, slow: bool = False) -> int:
