@@ -6,7 +6,8 @@ on x86) takes none of L1's miss slots: issued for rows a kernel will read soon (
 tokens' nodes, the children of the node being evaluated), it keeps more of memory busy at
 once. Measured on one core of the 2-core box, over random 3 KB rows of a 400 MB array, four
 rows at a time: 6.2 GB/s plain, 12.4-12.8 GB/s with the next four rows prefetched into L2,
-7.3 GB/s prefetched into L1 (``prefetcht0``, the slots it was meant to spare).
+5.8-6.1 GB/s prefetched into L1 (``prefetcht0``, which takes the slots it was meant to spare);
+in a later run, with other tenants' load on the memory, 9.7 plain and 11.4-12.3 into L2.
 """
 
 from __future__ import annotations
