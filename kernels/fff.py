@@ -128,9 +128,61 @@ def _depth(nodes):  # pragma: no cover - compiled
     return depth if 2 ** (depth + 1) - 1 == nodes else -1
 
 
+# erf in float32 arithmetic, with no call into libm, so that a loop of GeLUs vectorizes (a
+# call to ``math.erf`` cost 10 ns, 4-6% of a call at 128 and 1,024 tokens). Three polynomials,
+# least-squares fits on Chebyshev nodes in float64 (fit error under 5e-9); evaluated in
+# float32, within 1.1e-7 of the exact erf (one unit in the last place at 1), against 3e-8 for
+# the exact value rounded to float32. Beyond 3.92, erf rounds to 1 in float32.
+_ERF_SMALL = tuple(np.float32(c) for c in (  # erf(a) / a, as a polynomial in a * a; a < 0.8
+    1.128379225730896, -0.37612637877464294, 0.11283770948648453, -0.02686411328613758,
+    0.005214286502450705, -0.0008314434089697897, 9.205203969031572e-05,
+))
+_ERFC_MID = tuple(np.float32(c) for c in (  # erfc(a), in a - 1.5; 0.8 <= a < 2.2
+    0.0338948555290699, -0.11893022060394287, 0.1783953756093979, -0.13875484466552734,
+    0.04460024833679199, 0.014898931607604027, -0.01933850161731243, 0.004589015152305365,
+    0.002412730362266302, -0.0013882998609915376, -3.552771204340388e-06,
+))
+_ERFC_TAIL = tuple(np.float32(c) for c in (  # erfc(a), in a - 3.06; 2.2 <= a < 3.92
+    1.5081755009305198e-05, -9.678395872469991e-05, 0.0002962042926810682, -0.0005725782830268145,
+    0.0007767321658320725, -0.0007745707407593727, 0.0005856681964360178, -0.00034105833037756383,
+    0.00012949258962180465, -3.657616161945043e-06, -1.483879896113649e-05,
+))
+_ERF_BOUNDS = tuple(np.float32(c) for c in (0.8, 2.2, 3.92, 1.5, 3.06))  # pieces, then centres
+_ONE = np.float32(1.0)
+
+
+@numba.njit(**_JIT, inline="always")
+def _polynomial(coefficients, v):  # pragma: no cover - compiled
+    """``sum_i coefficients[i] * v**i`` (Horner)."""
+    r = coefficients[-1]
+    for i in range(len(coefficients) - 2, -1, -1):
+        r = r * v + coefficients[i]
+    return r
+
+
+@numba.njit(**_JIT, inline="always")
+def _erf(x):  # pragma: no cover - compiled
+    """erf for float32, every piece computed and one selected, so loops over it vectorize;
+    NaN gives 1 (its sign), which the GeLU's factor ``pre`` turns back into NaN."""
+    a = abs(x)
+    small_end, mid_end, tail_end, mid_centre, tail_centre = _ERF_BOUNDS
+    small = a * _polynomial(_ERF_SMALL, a * a)
+    mid = _ONE - _polynomial(_ERFC_MID, a - mid_centre)
+    tail = _ONE - _polynomial(_ERFC_TAIL, a - tail_centre)
+    r = small if a < small_end else (mid if a < mid_end else (tail if a < tail_end else _ONE))
+    return math.copysign(r, x)
+
+
 @numba.njit(**_JIT, inline="always")
 def _gelu(pre):  # pragma: no cover - compiled
-    return np.float32(0.5) * pre * (np.float32(1.0) + math.erf(pre * _SQRT_HALF))
+    return np.float32(0.5) * pre * (_ONE + _erf(pre * _SQRT_HALF))
+
+
+@numba.njit(**_JIT, inline="always")
+def _activate(path, t):  # pragma: no cover - compiled
+    """Replace token ``t``'s recorded pre-activations by their GeLU, in one vectorized loop."""
+    for p in range(path.shape[1]):
+        path[t, p] = _gelu(path[t, p])
 
 
 # --------------------------------------------------------------------------------------------
@@ -183,6 +235,7 @@ def _walk_batch(x, w_in, b_in, w_out):  # pragma: no cover - compiled by _ULTRAF
     path_pre = np.empty((x.shape[0], w_in.shape[0] * levels), np.float32)
     for token in range(x.shape[0]):
         _walk(x, w_in, b_in, w_out, path_node, path_pre, token, levels)
+        _activate(path_pre, token)
         _emit(w_out, path_node, path_pre, out, token, levels)
         if not _row_finite(out, token):
             raise _NonFinite()
@@ -306,8 +359,9 @@ def _sort_by_node(tokens, nodes, first_node, count):  # pragma: no cover - compi
 
 
 @numba.njit(**_JIT, inline="always")
-def _emit(w_out, path_node, path_pre, out, t, levels):  # pragma: no cover - compiled
-    """``out[t] = sum_p gelu(path_pre[t, p]) * w_out[k, path_node[t, p]]``, in path order.
+def _emit(w_out, path_node, path_act, out, t, levels):  # pragma: no cover - compiled
+    """``out[t] = sum_p path_act[t, p] * w_out[k, path_node[t, p]]``, in path order, from the
+    activations (``_activate``).
 
     Four path rows per pass over the output row (read and written once per four rows).
     """
@@ -323,17 +377,17 @@ def _emit(w_out, path_node, path_pre, out, t, levels):  # pragma: no cover - com
             n1 = path_node[t, p + 1]
             n2 = path_node[t, p + 2]
             n3 = path_node[t, p + 3]
-            a0 = _gelu(path_pre[t, p])
-            a1 = _gelu(path_pre[t, p + 1])
-            a2 = _gelu(path_pre[t, p + 2])
-            a3 = _gelu(path_pre[t, p + 3])
+            a0 = path_act[t, p]
+            a1 = path_act[t, p + 1]
+            a2 = path_act[t, p + 2]
+            a3 = path_act[t, p + 3]
             for j in range(d_out):
                 out[t, j] = (((out[t, j] + a0 * w_out[k, n0, j]) + a1 * w_out[k, n1, j])
                              + a2 * w_out[k, n2, j]) + a3 * w_out[k, n3, j]
             p += 4
         else:
             n0 = path_node[t, p]
-            a0 = _gelu(path_pre[t, p])
+            a0 = path_act[t, p]
             for j in range(d_out):
                 out[t, j] += a0 * w_out[k, n0, j]
             p += 1
@@ -382,6 +436,8 @@ def _level_block(x, w_in, b_in, w_out, out, k, tokens, nodes, first, last, path_
     _descend(x, w_in, b_in, k, tokens, nodes, first, last, levels, path_node, path_pre)
     finite = True
     if last == levels and k == w_in.shape[0] - 1:
+        for t in tokens:
+            _activate(path_pre, t)
         # in leaf order: neighbours share most of their path, so its output rows stay in L1;
         # the rows in which the next token's path differs are fetched into L2 meanwhile
         for i in range(tokens.shape[0]):

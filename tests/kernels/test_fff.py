@@ -1,7 +1,9 @@
 """FFF hard inference (both variants) against the numpy references: random shapes, edge cases, bad input."""
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 import pytest
 from neural_actors.kernels import fff
@@ -125,7 +127,7 @@ def test_copies_of_a_token_share_some_nodes_and_not_others(batch: int, trees: in
     np.testing.assert_allclose(actual, ultrafast_infer_reference(x, w_in, b_in, w_out), rtol=1e-5, atol=1e-5)
     for token in np.unique(copies):
         rows = actual[copies == token]
-        np.testing.assert_allclose(rows, np.repeat(rows[:1], len(rows), axis=0), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(rows, np.repeat(rows[:1], len(rows), axis=0), rtol=1e-5, atol=1e-5)
 
 
 def test_all_tokens_at_exactly_zero_take_the_leftmost_path() -> None:
@@ -376,3 +378,27 @@ def test_bad_out_names_it(make_out, message: str) -> None:
         ultrafast_infer(*args, out=make_out(args))
     for before, after in zip(copies, args):
         np.testing.assert_array_equal(before, after)
+
+
+@numba.njit
+def _erf_of_each(values):
+    result = np.empty_like(values)
+    for i, value in enumerate(values):
+        result[i] = fff._erf(value)
+    return result
+
+
+def test_erf_is_within_one_float32_unit_of_the_exact_value() -> None:
+    """The kernels' float32 erf (three polynomials, so GeLU loops vectorize): within 1.1e-7
+    of the exact erf everywhere, odd, 1 beyond its last piece; NaN gives +-1, which the GeLU
+    (``0.5 * pre * (1 + erf)``) turns back into NaN."""
+    x = np.concatenate([np.linspace(-8, 8, 400_001, dtype=np.float32), np.float32([0.8, 2.2, 3.92, -0.8, -2.2])])
+    exact = np.array([math.erf(v) for v in x.astype(np.float64)])
+
+    approx = _erf_of_each(x)
+
+    assert approx.dtype == np.float32
+    assert np.abs(approx - exact).max() <= 1.1e-7
+    np.testing.assert_array_equal(_erf_of_each(-x), -approx)
+    np.testing.assert_array_equal(_erf_of_each(np.float32([4.0, 50.0, np.inf])), [1.0, 1.0, 1.0])
+    assert abs(_erf_of_each(np.float32([np.nan]))[0]) == 1.0  # NaN weights: see test_nan_weights_*
