@@ -25,6 +25,11 @@ Two paths, chosen by batch size (thresholds measured, see ``docs/kernels-fff.md`
   is then sorted by the subtree reached, and blocks of the sorted batch descend the rest, so
   a deep row is read by the one block whose tokens need it rather than by every block.
 
+Both paths fetch the rows they will read next into L2 (``prefetch.prefetch_row``): a core
+keeps few misses in flight into L1, and random rows arrive about twice as fast this way. The
+GeLU's erf is three float32 polynomials rather than a libm call, so a token's activations are
+computed in one vectorized loop.
+
 Each path is entered through a function compiled for float32 C-contiguous arrays only, which
 checks the shapes itself: numba's dispatcher refuses any other argument, and only then do the
 Python-side checks run, to say which argument is wrong. A batch-1 call thus costs one dispatch
@@ -41,7 +46,8 @@ sorted by leaf and each thread runs a share of it in leaf order, so a leaf's wei
 once per call.
 
 All paths compute the same thing as the reference (ties go left; NaN pre-activations, which
-compare false, go left too); only the float summation order of the dot products differs.
+compare false, go left too); only the float summation order of the dot products differs, and
+erf, which is within 1.1e-7 of the reference's.
 """
 
 from __future__ import annotations
