@@ -26,7 +26,7 @@ Two paths, chosen by batch size (thresholds measured, see ``docs/kernels-fff.md`
   a deep row is read by the one block whose tokens need it rather than by every block.
 
 Both paths fetch the rows they will read next into L2 (``prefetch.prefetch_row``): a core
-keeps few misses in flight into L1, and random rows arrive about twice as fast this way. The
+keeps few misses in flight into L1, and random rows arrive up to twice as fast this way. The
 GeLU's erf is three float32 polynomials rather than a libm call, so a token's activations are
 computed in one vectorized loop.
 
