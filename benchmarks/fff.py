@@ -38,7 +38,7 @@ from neural_actors.kernels.fff import (
     fff_leaf_infer,
     ultrafast_infer,
 )
-from neural_actors.kernels.prefetch import prefetch_row
+from neural_actors.kernels.cache_hints import prefetch_row
 
 try:
     import torch

@@ -11,6 +11,7 @@ from neural_actors.kernels.fff import (
     LEVEL_BLOCK,
     LEVEL_MIN_BATCH,
     SPLIT_MIN_BATCH,
+    STREAM_MIN_BYTES,
     fff_leaf_infer,
     ultrafast_infer,
 )
@@ -357,6 +358,31 @@ def test_out_receives_the_result(batch: int) -> None:
 
     assert ultrafast_infer(*args, out=out) is out
     np.testing.assert_allclose(out, ultrafast_infer_reference(*args), rtol=1e-5, atol=1e-5)
+
+
+#: A batch whose output, at width 768, is just over ``STREAM_MIN_BYTES``: written streaming.
+STREAMED_BATCH = STREAM_MIN_BYTES // (4 * 768) + 3
+
+
+@pytest.mark.parametrize("offset", [0, 1, 2])
+def test_a_streamed_output_is_written_whole_at_any_alignment(offset: int) -> None:
+    """An output big enough to be written with streaming stores, into a new array and into an
+    ``out`` shifted by 0-2 floats off a 16-byte boundary: every row, every element."""
+    args = random_tree(np.random.default_rng(offset), STREAMED_BATCH, 3, trees=2, d_in=5, d_out=768)
+    out = np.full(STREAMED_BATCH * 768 + offset, np.nan, np.float32)[offset:].reshape(STREAMED_BATCH, 768)
+    expected = ultrafast_infer_reference(*args)
+
+    np.testing.assert_allclose(ultrafast_infer(*args), expected, rtol=1e-5, atol=1e-5)
+    assert ultrafast_infer(*args, out=out) is out
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_nan_weights_are_reported_when_the_output_is_streamed() -> None:
+    x, w_in, b_in, w_out = random_tree(np.random.default_rng(8), STREAMED_BATCH, 3, trees=1, d_in=4, d_out=768)
+    w_out[0, 0, 767] = np.nan  # the root, the last element of each row
+
+    with pytest.raises(ValueError, match="the weights hold NaN or infinite values on the paths taken"):
+        ultrafast_infer(x, w_in, b_in, w_out)
 
 
 @pytest.mark.parametrize(
