@@ -415,6 +415,30 @@ def _row_finite(out, t):  # pragma: no cover - compiled
 
 
 @numba.njit(**_JIT, inline="always")
+def _stream_scratch(out):  # pragma: no cover - compiled
+    """A row to sum each output row in before streaming it out, if ``out`` is big enough for
+    that (``STREAM_MIN_BYTES``); else no row, and rows are summed in ``out`` itself."""
+    return np.empty((1 if out.size * 4 >= STREAM_MIN_BYTES else 0, out.shape[1]), np.float32)
+
+
+@numba.njit(**_JIT, inline="always")
+def _row_target(scratch, out, t):  # pragma: no cover - compiled
+    """Where output row ``t`` is summed: the scratch row, or ``out[t]``."""
+    return (scratch, 0) if scratch.shape[0] else (out, t)
+
+
+@numba.njit(**_JIT, inline="always")
+def _row_done(scratch, out, t):  # pragma: no cover - compiled
+    """Whether output row ``t`` is finite, checked where it was summed; streamed to ``out[t]``
+    from the scratch row. (Blocks end with ``store_fence``.)"""
+    target, row = _row_target(scratch, out, t)
+    finite = _row_finite(target, row)
+    if scratch.shape[0]:
+        stream_row(scratch[0], out[t])
+    return finite
+
+
+@numba.njit(**_JIT, inline="always")
 def _require_finite(finite):  # pragma: no cover - compiled
     """Raise ``_NonFinite`` unless every block found its output rows finite (a loop: in a
     parallel function, ``finite.all()`` would be one more parallel region)."""
@@ -450,9 +474,7 @@ def _level_block(x, w_in, b_in, w_out, out, k, tokens, nodes, first, last, path_
     if last == levels and k == w_in.shape[0] - 1:
         for t in tokens:
             _activate(path_pre, t)
-        # a big output is summed in a scratch row and streamed out (see STREAM_MIN_BYTES)
-        stream = out.size * 4 >= STREAM_MIN_BYTES
-        scratch = np.empty((1 if stream else 0, out.shape[1]), np.float32)
+        scratch = _stream_scratch(out)
         # in leaf order: neighbours share most of their path, so its output rows stay in L1;
         # the rows in which the next token's path differs are fetched into L2 meanwhile
         for i in range(tokens.shape[0]):
@@ -462,11 +484,9 @@ def _level_block(x, w_in, b_in, w_out, out, k, tokens, nodes, first, last, path_
                 for p in range(path_node.shape[1]):
                     if path_node[u, p] != path_node[t, p]:
                         prefetch_row(w_out[p // levels, path_node[u, p]])
-            target, row = (scratch, 0) if stream else (out, t)
+            target, row = _row_target(scratch, out, t)
             _emit(w_out, path_node, path_pre, target, row, t, levels)
-            finite &= _row_finite(target, row)
-            if stream:
-                stream_row(scratch[0], out[t])
+            finite &= _row_done(scratch, out, t)
         store_fence()
     return finite
 
@@ -579,8 +599,8 @@ def _run(
 
 
 @numba.njit(**_JIT, inline="always")
-def _leaf_forward(x, w1, b1, w2, b2, out, hidden, active, token, leaf):  # pragma: no cover - compiled
-    """``out[token] = relu(x[token] @ w1[leaf] + b1[leaf]) @ w2[leaf] + b2[leaf]``.
+def _leaf_forward(x, w1, b1, w2, b2, out, row, hidden, active, token, leaf):  # pragma: no cover - compiled
+    """``out[row] = relu(x[token] @ w1[leaf] + b1[leaf]) @ w2[leaf] + b2[leaf]``.
 
     Loop order keeps every inner loop contiguous: ``w1[leaf, j, :]`` is a row over the leaf
     width, ``w2[leaf, h, :]`` a row over the output. Four rows per pass over the short
@@ -614,7 +634,7 @@ def _leaf_forward(x, w1, b1, w2, b2, out, hidden, active, token, leaf):  # pragm
             active[count] = h
             count += 1
     for j in range(d_out):
-        out[token, j] = b2[leaf, j]
+        out[row, j] = b2[leaf, j]
     i = 0
     while i + 4 <= count:
         h0 = active[i]
@@ -626,14 +646,14 @@ def _leaf_forward(x, w1, b1, w2, b2, out, hidden, active, token, leaf):  # pragm
         a2 = hidden[h2]
         a3 = hidden[h3]
         for j in range(d_out):
-            out[token, j] = (((out[token, j] + a0 * w2[leaf, h0, j]) + a1 * w2[leaf, h1, j])
+            out[row, j] = (((out[row, j] + a0 * w2[leaf, h0, j]) + a1 * w2[leaf, h1, j])
                              + a2 * w2[leaf, h2, j]) + a3 * w2[leaf, h3, j]
         i += 4
     while i < count:
         h0 = active[i]
         a0 = hidden[h0]
         for j in range(d_out):
-            out[token, j] += a0 * w2[leaf, h0, j]
+            out[row, j] += a0 * w2[leaf, h0, j]
         i += 1
 
 
@@ -645,7 +665,7 @@ def _leaf_walk(x, node_w, node_b, w1, b1, w2, b2, out, hidden, active, token, de
         for j in range(x.shape[1]):
             logit += node_w[node, j] * x[token, j]
         node = 2 * node + 2 if logit > 0 else 2 * node + 1
-    _leaf_forward(x, w1, b1, w2, b2, out, hidden, active, token, node - (2**depth - 1))
+    _leaf_forward(x, w1, b1, w2, b2, out, token, hidden, active, token, node - (2**depth - 1))
 
 
 @numba.njit(**_JIT, inline="always")
@@ -681,10 +701,13 @@ def _leaf_block(x, w1, b1, w2, b2, out, tokens, nodes):  # pragma: no cover - co
     first_leaf = w1.shape[0] - 1
     hidden = np.empty(w1.shape[2], np.float32)
     active = np.empty(w1.shape[2], np.int64)
+    scratch = _stream_scratch(out)
     finite = True
     for i in range(tokens.shape[0]):
-        _leaf_forward(x, w1, b1, w2, b2, out, hidden, active, tokens[i], nodes[i] - first_leaf)
-        finite &= _row_finite(out, tokens[i])
+        target, row = _row_target(scratch, out, tokens[i])
+        _leaf_forward(x, w1, b1, w2, b2, target, row, hidden, active, tokens[i], nodes[i] - first_leaf)
+        finite &= _row_done(scratch, out, tokens[i])
+    store_fence()
     return finite
 
 

@@ -377,6 +377,13 @@ def test_a_streamed_output_is_written_whole_at_any_alignment(offset: int) -> Non
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("depth", [0, 3])
+def test_leaf_variant_output_is_streamed_whole(depth: int) -> None:
+    args = random_leaves(np.random.default_rng(depth), STREAMED_BATCH, depth, width=3, d_in=5, d_out=768)
+
+    np.testing.assert_allclose(fff_leaf_infer(*args), fff_leaf_infer_reference(*args), rtol=1e-5, atol=1e-4)
+
+
 def test_nan_weights_are_reported_when_the_output_is_streamed() -> None:
     x, w_in, b_in, w_out = random_tree(np.random.default_rng(8), STREAMED_BATCH, 3, trees=1, d_in=4, d_out=768)
     w_out[0, 0, 767] = np.nan  # the root, the last element of each row
