@@ -84,7 +84,7 @@ SPLIT_MIN_BATCH = 256
 #: Subtrees per block after the top levels: with more, a block's tokens span fewer subtrees.
 SPLIT_SUBTREES = 2
 
-#: From this output size on, the level path writes output rows with streaming stores (1.04-1.10x
+#: From this output size on, the level paths write output rows with streaming stores (1.03-1.10x
 #: at 1,024 tokens of width 768, 3 MB; 0.94-1.00x at 128 tokens, whose 384 KB stay cached).
 STREAM_MIN_BYTES = 2**20
 
