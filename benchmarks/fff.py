@@ -33,12 +33,12 @@ from collections.abc import Callable
 
 import numba
 import numpy as np
+from neural_actors.kernels.cache_hints import prefetch_row
 from neural_actors.kernels.fff import (
     LEVEL_MIN_BATCH,
     fff_leaf_infer,
     ultrafast_infer,
 )
-from neural_actors.kernels.cache_hints import prefetch_row
 
 try:
     import torch
