@@ -11,7 +11,9 @@
   level, gather each token's node row with ``index_select`` and take the dot products with
   ``bmm``; then gather the path's output rows and contract them with the activations (``bmm``).
 
-Each time is the median of several calls, each on fresh random inputs. PyTorch, numpy and
+All numpy weights (ours and the dense numpy layer's) start on a cache line, as torch allocates
+its tensors and as the package's weight loaders return arrays (``kernels.aligned``). Each time
+is the median of several calls, each on fresh random inputs. PyTorch, numpy and
 numba are timed in separate groups (one after the other), so their thread pools do not slow
 each other on a small machine; PyTorch runs with ``torch.set_num_threads(2)``. The groups run
 in several rounds; a ratio is taken within each round and its median over the rounds is
@@ -33,6 +35,7 @@ from collections.abc import Callable
 
 import numba
 import numpy as np
+from neural_actors.kernels.aligned import aligned
 from neural_actors.kernels.cache_hints import prefetch_row
 from neural_actors.kernels.fff import (
     LEVEL_MIN_BATCH,
@@ -150,7 +153,7 @@ def make_weights(rng: np.random.Generator) -> dict[str, np.ndarray]:
     leaves = 2**LEAF_DEPTH
 
     def normal(*shape: int, scale: float) -> np.ndarray:
-        return rng.standard_normal(shape, dtype=np.float32) * np.float32(scale)
+        return aligned(rng.standard_normal(shape, dtype=np.float32) * np.float32(scale))
 
     return {
         "w_in": normal(1, nodes, D_MODEL, scale=1 / 28), "b_in": normal(1, nodes, scale=0.1),

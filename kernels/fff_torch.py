@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from .aligned import aligned
+
 __all__ = ["leaf_weights_from_fastfeedforward", "ultrafast_weights_from_state_dict"]
 
 _LEAF_ATTRIBUTES = ("node_weights", "node_biases", "w1s", "b1s", "w2s", "b2s")
@@ -75,7 +77,8 @@ def leaf_weights_from_fastfeedforward(module: Any) -> dict[str, np.ndarray]:
 
     Returns:
         ``node_w``, ``node_b``, ``leaf_w1``, ``leaf_b1``, ``leaf_w2``, ``leaf_b2``: float32,
-        C-contiguous, in the shapes :func:`fff_leaf_infer` takes.
+        C-contiguous, starting on a cache line (``aligned``), in the shapes
+        :func:`fff_leaf_infer` takes.
 
     Raises:
         ImportError: PyTorch is not installed.
@@ -115,13 +118,14 @@ def leaf_weights_from_fastfeedforward(module: Any) -> dict[str, np.ndarray]:
         "node_w": -node_w[order], "node_b": -node_b[order, 0], "leaf_w1": w1[::-1],
         "leaf_b1": b1[::-1], "leaf_w2": w2[::-1], "leaf_b2": b2[::-1],
     }
-    return {name: np.ascontiguousarray(array) for name, array in converted.items()}
+    return {name: aligned(array) for name, array in converted.items()}
 
 
 def ultrafast_weights_from_state_dict(
     state_dict: Mapping[str, Any], *, depth: int, prefix: str = ""
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(w_in, b_in, w_out)`` for :func:`~neural_actors.kernels.fff.ultrafast_infer`.
+    """``(w_in, b_in, w_out)`` for :func:`~neural_actors.kernels.fff.ultrafast_infer`: float32,
+    C-contiguous, starting on a cache line (``aligned``).
 
     Reads UltraFastBERT's ``FFF`` layer (``training/cramming/architectures/fff.py``):
     ``linear_in.weight`` ``(K * N, d_in)``, ``linear_in.bias`` ``(K * N,)`` and
@@ -164,7 +168,7 @@ def ultrafast_weights_from_state_dict(
     if weight_out.ndim != 2 or weight_out.shape[1] != rows:
         raise ValueError(f"{names[2]} must have shape (d_out, {rows}) (got {weight_out.shape})")
     return (
-        weight_in.reshape(trees, nodes, d_in),
-        bias_in.reshape(trees, nodes),
-        np.ascontiguousarray(weight_out.T).reshape(trees, nodes, weight_out.shape[0]),
+        aligned(weight_in.reshape(trees, nodes, d_in)),
+        aligned(bias_in.reshape(trees, nodes)),
+        aligned(np.ascontiguousarray(weight_out.T).reshape(trees, nodes, weight_out.shape[0])),
     )

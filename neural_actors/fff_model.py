@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from neural_actors.kernels.aligned import aligned
 from neural_actors.kernels.fff import fff_leaf_infer
 from neural_actors.kernels.fff_train import fff_soft_forward
 
@@ -43,7 +44,8 @@ def _expected_shapes(depth: int, d_in: int, d_out: int, leaf_width: int) -> dict
 
 
 def _as_float32(array: Any) -> np.ndarray:
-    return np.ascontiguousarray(array, dtype=np.float32)
+    """float32, C-contiguous, starting on a cache line (the kernels run faster so)."""
+    return aligned(np.asarray(array, dtype=np.float32))
 
 
 def _shape_repr(array: np.ndarray) -> str:

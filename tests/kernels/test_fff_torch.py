@@ -9,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from neural_actors.kernels import fff_torch
+from neural_actors.kernels.aligned import CACHE_LINE
 from neural_actors.kernels.fff import fff_leaf_infer, ultrafast_infer
 from neural_actors.kernels.fff_torch import (
     leaf_weights_from_fastfeedforward,
@@ -110,6 +111,7 @@ def test_leaf_weights_layout() -> None:
     assert shapes == {"node_w": (3, 16), "node_b": (3,), "leaf_w1": (4, 16, 4), "leaf_b1": (4, 4),
                       "leaf_w2": (4, 4, 8), "leaf_b2": (4, 8)}
     assert all(a.dtype == np.float32 and a.flags.c_contiguous for a in weights.values())
+    assert all(a.ctypes.data % CACHE_LINE == 0 for a in weights.values())
     np.testing.assert_array_equal(weights["node_w"][1], -module.node_weights[2].detach().numpy())
     np.testing.assert_array_equal(weights["leaf_b2"][0], module.b2s[3].detach().numpy())
 
@@ -183,6 +185,7 @@ def test_ultrafast_accepts_numpy_and_prefix_without_dot() -> None:
 
     for left, right in zip(from_torch, from_numpy, strict=True):
         np.testing.assert_array_equal(left, right)
+        assert left.ctypes.data % CACHE_LINE == 0 and right.ctypes.data % CACHE_LINE == 0
 
 
 @pytest.mark.parametrize(
@@ -220,7 +223,8 @@ def test_ultrafast_rejects_bad_depth() -> None:
 def test_imports_without_torch(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without torch the module imports, numpy weights convert, torch paths say what to install."""
     monkeypatch.setitem(sys.modules, "torch", None)
-    spec = importlib.util.spec_from_file_location("fff_torch_without_torch", fff_torch.__file__)
+    # a fresh copy of the module, inside the package so that its relative imports resolve
+    spec = importlib.util.spec_from_file_location("neural_actors.kernels.fff_torch_without_torch", fff_torch.__file__)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     state = {k: v.numpy() for k, v in ultrafast_state_dict(1, 1, 4, 2, seed=0).items()}

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from neural_actors.kernels.aligned import CACHE_LINE
 
 from neural_actors.fff_model import FORMAT_VERSION, PARAMETER_NAMES, FFFLeafWeights
 
@@ -52,6 +53,7 @@ def test_save_load_round_trip(weights: FFFLeafWeights, tmp_path: Path) -> None:
     for name in PARAMETER_NAMES:
         assert np.array_equal(getattr(loaded, name), getattr(weights, name)), name
         assert getattr(loaded, name).dtype == np.float32
+        assert getattr(loaded, name).ctypes.data % CACHE_LINE == 0, name  # the kernels run faster so
     x = np.random.default_rng(1).standard_normal((9, 5)).astype(np.float32)
     assert np.array_equal(loaded.hard(x), weights.hard(x))
     assert np.array_equal(loaded.soft(x)[0], weights.soft(x)[0])
