@@ -19,7 +19,8 @@ CACHE_LINE = 64
 
 def aligned(array: np.ndarray, *, alignment: int = CACHE_LINE) -> np.ndarray:
     """``array`` as a C-contiguous array whose data starts on an ``alignment``-byte boundary:
-    the array itself if it already is one, else a copy (writable, same dtype and shape).
+    the array itself if it already is one, else a copy (writable, same dtype and shape). An
+    empty array has nothing to align and comes back only made contiguous.
 
     Raises:
         ValueError: ``alignment`` is not a positive power of two.
@@ -27,6 +28,8 @@ def aligned(array: np.ndarray, *, alignment: int = CACHE_LINE) -> np.ndarray:
     if isinstance(alignment, bool) or not isinstance(alignment, int) or alignment < 1 or alignment & (alignment - 1):
         raise ValueError(f"alignment must be a positive power of two (got {alignment!r})")
     array = np.asarray(array)
+    if array.size == 0:  # no data to align (numpy may place an empty array anywhere)
+        return np.ascontiguousarray(array)
     if array.flags.c_contiguous and array.ctypes.data % alignment == 0:
         return array
     buffer = np.empty(array.nbytes + alignment, np.uint8)
