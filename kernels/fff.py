@@ -43,7 +43,8 @@ call up for a scheduler time slice (measured: 7 ms medians at 128 tokens with bo
 by other processes). There, give each process or calling thread fewer threads with
 ``numba.set_num_threads`` (thread-local) or ``NUMBA_NUM_THREADS``.
 
-``fff_leaf_infer`` uses the same walk / level-descent split; after the descent the batch is
+``fff_leaf_infer`` uses the same walk / level-descent split (from ``LEAF_LEVEL_MIN_BATCH``
+tokens: its leaves' arithmetic gains more from threads); after the descent the batch is
 sorted by leaf and each thread runs a share of it in leaf order, so a leaf's weights are read
 once per call.
 
@@ -65,12 +66,20 @@ import numpy as np
 from .cache_hints import prefetch_row, store_fence, stream_row
 from .checks import check_arrays
 
-__all__ = ["LEVEL_BLOCK", "LEVEL_MIN_BATCH", "SPLIT_MIN_BATCH", "STREAM_MIN_BYTES", "fff_leaf_infer", "ultrafast_infer"]
+__all__ = [
+    "LEAF_LEVEL_MIN_BATCH", "LEVEL_BLOCK", "LEVEL_MIN_BATCH", "SPLIT_MIN_BATCH", "STREAM_MIN_BYTES",
+    "fff_leaf_infer", "ultrafast_infer",
+]
 
-#: From this many tokens on, the level-by-level path, on all of numba's threads, beats the
-#: serial per-token walk (measured at BERT-base sizes on an idle 2-core box, medians: 15.4 us
-#: on one thread and 11.7 us on two at 4 tokens, near 2x from 8).
-LEVEL_MIN_BATCH = 4
+#: From this many tokens on, ``ultrafast_infer``'s level-by-level path, on all of numba's
+#: threads, beats the serial per-token walk, whose rows are prefetched a level ahead (BERT-base
+#: sizes on a 2-core box, calls in random order, medians over two runs: the walk is ahead to 5
+#: tokens, 17.8-26.3 against 18.4-31.7 us at 5; even at 6-8; behind from 10).
+LEVEL_MIN_BATCH = 8
+
+#: The same for ``fff_leaf_infer``, whose leaves' arithmetic gains more from two threads (the
+#: level path is ahead from 3-4 tokens: 39.4 against 44.0 us at 4, 51.0 against 60.0 at 6).
+LEAF_LEVEL_MIN_BATCH = 4
 
 
 #: Tokens per block of the level path: ``x`` and output rows of a block (2 x 64 x 3 KB at
@@ -561,14 +570,14 @@ def ultrafast_infer(
     if out is not None:
         _check(x, w_in, b_in, w_out)
         _check_out(out, (x.shape[0], w_out.shape[2]), x, w_in, b_in, w_out)
-    return _run(_ULTRAFAST_WALK, _ULTRAFAST_LEVEL, _check, x, w_in, b_in, w_out, out=out)
+    return _run(_ULTRAFAST_WALK, _ULTRAFAST_LEVEL, LEVEL_MIN_BATCH, _check, x, w_in, b_in, w_out, out=out)
 
 
 def _run(
-    walk: _Compiled, level: _Compiled, check: Callable[..., object], x: np.ndarray, *weights: np.ndarray,
-    out: np.ndarray | None = None,
+    walk: _Compiled, level: _Compiled, level_min_batch: int, check: Callable[..., object], x: np.ndarray,
+    *weights: np.ndarray, out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Run ``x`` through ``walk`` (under ``LEVEL_MIN_BATCH`` tokens) or ``level`` (on this
+    """Run ``x`` through ``walk`` (under ``level_min_batch`` tokens) or ``level`` (on this
     thread's count of numba threads), into ``out`` (already checked) if given.
 
     Both take only float32 C-contiguous arrays of the right ranks and check the shapes
@@ -576,7 +585,7 @@ def _run(
     arguments, ``check`` says which one is wrong and why.
     """
     try:
-        if len(x) < LEVEL_MIN_BATCH:
+        if len(x) < level_min_batch:
             if out is None:
                 return walk.run(x, *weights)
             out[...] = walk.run(x, *weights)
@@ -762,7 +771,7 @@ def fff_leaf_infer(
 
     Each leaf is a ReLU feedforward of width ``l``, with its output bias (the reference
     implementation's eval path drops ``leaf_b2``, which its training path adds; we keep it).
-    Same paths as :func:`ultrafast_infer`: a per-token walk under ``LEVEL_MIN_BATCH`` tokens,
+    Same paths as :func:`ultrafast_infer`: a per-token walk under ``LEAF_LEVEL_MIN_BATCH`` tokens,
     else the level-by-level descent (in parallel over token chunks), after which each
     block's tokens run their leaves in leaf order.
 
@@ -778,7 +787,8 @@ def fff_leaf_infer(
     Raises:
         ValueError: a wrong dtype, shape or leaf count, naming the argument; non-finite values.
     """
-    return _run(_LEAF_WALK, _LEAF_LEVEL, _check_leaf, x, node_w, node_b, leaf_w1, leaf_b1, leaf_w2, leaf_b2)
+    weights = (node_w, node_b, leaf_w1, leaf_b1, leaf_w2, leaf_b2)
+    return _run(_LEAF_WALK, _LEAF_LEVEL, LEAF_LEVEL_MIN_BATCH, _check_leaf, x, *weights)
 
 
 def _check_leaf(
