@@ -206,7 +206,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="batch 1 and 128, fewer repeats, 2 rounds")
     parser.add_argument("--rounds", type=int, default=None, help="rounds of all groups (default 3, --quick 2)")
-    parser.add_argument("--memory", action="store_true", help="only time the numba FFF on fresh, cached and one-path inputs")
+    parser.add_argument("--memory", action="store_true", help="only time the numba FFF on fresh, cached and one-path inputs, and a fresh input's rows alone")
     args = parser.parse_args()
     if args.rounds is None:
         args.rounds = 2 if args.quick else 3

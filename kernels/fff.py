@@ -427,7 +427,7 @@ def _row_finite(out, t):  # pragma: no cover - compiled
 def _stream_scratch(out):  # pragma: no cover - compiled
     """A row to sum each output row in before streaming it out, if ``out`` is big enough for
     that (``STREAM_MIN_BYTES``); else no row, and rows are summed in ``out`` itself."""
-    return np.empty((1 if out.size * 4 >= STREAM_MIN_BYTES else 0, out.shape[1]), np.float32)
+    return np.empty((1 if out.nbytes >= STREAM_MIN_BYTES else 0, out.shape[1]), np.float32)
 
 
 @numba.njit(**_JIT, inline="always")
@@ -437,14 +437,11 @@ def _row_target(scratch, out, t):  # pragma: no cover - compiled
 
 
 @numba.njit(**_JIT, inline="always")
-def _row_done(scratch, out, t):  # pragma: no cover - compiled
-    """Whether output row ``t`` is finite, checked where it was summed; streamed to ``out[t]``
-    from the scratch row. (Blocks end with ``store_fence``.)"""
-    target, row = _row_target(scratch, out, t)
-    finite = _row_finite(target, row)
+def _stream_out(scratch, out, t):  # pragma: no cover - compiled
+    """Output row ``t``, if summed in the scratch row, streamed to ``out[t]`` (blocks end with
+    ``store_fence``)."""
     if scratch.shape[0]:
         stream_row(scratch[0], out[t])
-    return finite
 
 
 @numba.njit(**_JIT, inline="always")
@@ -481,8 +478,6 @@ def _level_block(x, w_in, b_in, w_out, out, k, tokens, nodes, first, last, path_
     _descend(x, w_in, b_in, k, tokens, nodes, first, last, levels, path_node, path_pre)
     finite = True
     if last == levels and k == w_in.shape[0] - 1:
-        for t in tokens:
-            _activate(path_pre, t)
         scratch = _stream_scratch(out)
         # in leaf order: neighbours share most of their path, so its output rows stay in L1;
         # the rows in which the next token's path differs are fetched into L2 meanwhile
@@ -493,9 +488,11 @@ def _level_block(x, w_in, b_in, w_out, out, k, tokens, nodes, first, last, path_
                 for p in range(path_node.shape[1]):
                     if path_node[u, p] != path_node[t, p]:
                         prefetch_row(w_out[p // levels, path_node[u, p]])
+            _activate(path_pre, t)
             target, row = _row_target(scratch, out, t)
             _emit(w_out, path_node, path_pre, target, row, t, levels)
-            finite &= _row_done(scratch, out, t)
+            finite &= _row_finite(target, row)
+            _stream_out(scratch, out, t)
         store_fence()
     return finite
 
@@ -715,7 +712,8 @@ def _leaf_block(x, w1, b1, w2, b2, out, tokens, nodes):  # pragma: no cover - co
     for i in range(tokens.shape[0]):
         target, row = _row_target(scratch, out, tokens[i])
         _leaf_forward(x, w1, b1, w2, b2, target, row, hidden, active, tokens[i], nodes[i] - first_leaf)
-        finite &= _row_done(scratch, out, tokens[i])
+        finite &= _row_finite(target, row)
+        _stream_out(scratch, out, tokens[i])
     store_fence()
     return finite
 

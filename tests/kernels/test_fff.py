@@ -43,8 +43,9 @@ def test_matches_reference(batch: int, depth: int, trees: int) -> None:
     np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-4)
 
 
-#: Batch sizes on both sides of the path thresholds (both variants), around the block size (several blocks),
-#: and on both sides of the batch from which the level path sorts tokens by subtree.
+#: Batch sizes on both sides of the path thresholds (both variants), around the block size
+#: (several blocks), and on both sides of the batch from which the level path sorts tokens by
+#: subtree.
 THRESHOLD_BATCHES = sorted({
     1, LEVEL_MIN_BATCH - 1, LEVEL_MIN_BATCH, LEVEL_MIN_BATCH + 1, 2 * LEVEL_MIN_BATCH + 1,
     LEAF_LEVEL_MIN_BATCH - 1, LEAF_LEVEL_MIN_BATCH, LEAF_LEVEL_MIN_BATCH + 1,
