@@ -497,9 +497,11 @@ def _level_block(x, w_in, b_in, w_out, out, k, tokens, nodes, first, last, path_
     return finite
 
 
-def _level_batch(x, w_in, b_in, w_out, out, threads):  # pragma: no cover - compiled by _ULTRAFAST_LEVEL
+def _level_batch(x, w_in, b_in, w_out, out):  # pragma: no cover - compiled by _ULTRAFAST_LEVEL
     """Larger batches, into ``out``, in blocks of ``LEVEL_BLOCK`` tokens, or smaller so that
-    each of the ``threads`` gets one (with one thread, the ``prange`` runs serially).
+    each of the calling thread's numba threads gets one (with one, the ``prange`` runs
+    serially). The count is read here: ``numba.get_num_threads`` from Python cost 1-2 us a
+    call, 1.07x at 8 to 128 tokens.
 
     For each tree: the blocks descend the top ``split`` levels, the batch is sorted by the
     subtree reached, and blocks of the sorted batch descend the rest, so tokens that share
@@ -509,7 +511,7 @@ def _level_batch(x, w_in, b_in, w_out, out, threads):  # pragma: no cover - comp
     depth = _ultrafast_depth(x, w_in, b_in, w_out)
     batch = x.shape[0]
     levels = depth + 1
-    block = max(1, min(LEVEL_BLOCK, -(-batch // threads)))
+    block = max(1, min(LEVEL_BLOCK, -(-batch // numba.get_num_threads())))
     blocks = -(-batch // block)
     split = _split_level(batch, blocks, levels)
     path_node = np.empty((batch, w_in.shape[0] * levels), np.int64)
@@ -537,7 +539,7 @@ def _level_batch(x, w_in, b_in, w_out, out, threads):  # pragma: no cover - comp
 
 
 _ULTRAFAST_WALK = _Compiled(_walk_batch, _ULTRAFAST_TYPES)
-_ULTRAFAST_LEVEL = _Compiled(_level_batch, (*_ULTRAFAST_TYPES, _OUT, numba.int64), parallel=True)
+_ULTRAFAST_LEVEL = _Compiled(_level_batch, (*_ULTRAFAST_TYPES, _OUT), parallel=True)
 
 
 def ultrafast_infer(
@@ -574,8 +576,8 @@ def _run(
     walk: _Compiled, level: _Compiled, level_min_batch: int, check: Callable[..., object], x: np.ndarray,
     *weights: np.ndarray, out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Run ``x`` through ``walk`` (under ``level_min_batch`` tokens) or ``level`` (on this
-    thread's count of numba threads), into ``out`` (already checked) if given.
+    """Run ``x`` through ``walk`` (under ``level_min_batch`` tokens) or ``level`` (on the
+    calling thread's numba threads), into ``out`` (already checked) if given.
 
     Both take only float32 C-contiguous arrays of the right ranks and check the shapes
     themselves, so a call pays one dispatch and no Python-side checks; when they refuse the
@@ -592,7 +594,7 @@ def _run(
             # on every call (750 faults, +50% time at 1,024 tokens). The output width is the
             # last axis of the last weight in both variants (``w_out``, ``leaf_b2``).
             out = np.empty((len(x), weights[-1].shape[-1]), np.float32)
-        return level.run(x, *weights, out, numba.get_num_threads())
+        return level.run(x, *weights, out)
     except (TypeError, ValueError, AttributeError, IndexError):
         check(x, *weights)
         raise
@@ -718,13 +720,13 @@ def _leaf_block(x, w1, b1, w2, b2, out, tokens, nodes):  # pragma: no cover - co
     return finite
 
 
-def _leaf_level_batch(x, node_w, node_b, w1, b1, w2, b2, out, threads):  # pragma: no cover - compiled by _LEAF_LEVEL
+def _leaf_level_batch(x, node_w, node_b, w1, b1, w2, b2, out):  # pragma: no cover - compiled by _LEAF_LEVEL
     """Larger batches: one chunk of tokens per thread descends the tree level by level; then
     the batch is sorted by leaf and one chunk of the sorted batch per thread runs its leaves,
     so each leaf's weights are read once per call."""
     depth = _leaf_depth(x, node_w, node_b, w1, b1, w2, b2)
     batch, d_in = x.shape
-    chunk = max(1, -(-batch // threads))
+    chunk = max(1, -(-batch // numba.get_num_threads()))
     # the shared descent takes (K, N, d) trees: one tree, as views (no copy)
     node_w3 = node_w.reshape(1, node_w.shape[0], d_in)
     node_b2 = node_b.reshape(1, node_b.shape[0])
@@ -753,7 +755,7 @@ def _leaf_level_batch(x, node_w, node_b, w1, b1, w2, b2, out, threads):  # pragm
 
 
 _LEAF_WALK = _Compiled(_leaf_walk_batch, _LEAF_TYPES)
-_LEAF_LEVEL = _Compiled(_leaf_level_batch, (*_LEAF_TYPES, _OUT, numba.int64), parallel=True)
+_LEAF_LEVEL = _Compiled(_leaf_level_batch, (*_LEAF_TYPES, _OUT), parallel=True)
 
 
 def fff_leaf_infer(

@@ -74,7 +74,7 @@ def test_walk_and_level_kernels_agree(batch: int, depth: int) -> None:
     """Both kernels on the same batch, below and above the thresholds that normally pick one."""
     x, w_in, b_in, w_out = random_tree(np.random.default_rng(depth + batch), batch, depth, trees=3, d_in=20, d_out=7)
     walked = fff._ULTRAFAST_WALK.run(x, w_in, b_in, w_out)
-    levelled = fff._ULTRAFAST_LEVEL.run(x, w_in, b_in, w_out, np.full((batch, 7), np.nan, np.float32), 2)
+    levelled = fff._ULTRAFAST_LEVEL.run(x, w_in, b_in, w_out, np.full((batch, 7), np.nan, np.float32))
 
     np.testing.assert_allclose(levelled, walked, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(levelled, ultrafast_infer_reference(x, w_in, b_in, w_out), rtol=1e-5, atol=1e-5)
