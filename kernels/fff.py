@@ -65,6 +65,7 @@ import numpy as np
 
 from .cache_hints import prefetch_row, store_fence, stream_row
 from .checks import check_arrays
+from .threads import thread_count
 
 __all__ = [
     "LEAF_LEVEL_MIN_BATCH", "LEVEL_BLOCK", "LEVEL_MIN_BATCH", "SPLIT_MIN_BATCH", "STREAM_MIN_BYTES",
@@ -500,8 +501,7 @@ def _level_block(x, w_in, b_in, w_out, out, k, tokens, nodes, first, last, path_
 def _level_batch(x, w_in, b_in, w_out, out):  # pragma: no cover - compiled by _ULTRAFAST_LEVEL
     """Larger batches, into ``out``, in blocks of ``LEVEL_BLOCK`` tokens, or smaller so that
     each of the calling thread's numba threads gets one (with one, the ``prange`` runs
-    serially). The count is read here: ``numba.get_num_threads`` from Python cost 1-2 us a
-    call, 1.07x at 8 to 128 tokens.
+    serially). The count is read here (``threads.thread_count``), not passed in from Python.
 
     For each tree: the blocks descend the top ``split`` levels, the batch is sorted by the
     subtree reached, and blocks of the sorted batch descend the rest, so tokens that share
@@ -511,7 +511,7 @@ def _level_batch(x, w_in, b_in, w_out, out):  # pragma: no cover - compiled by _
     depth = _ultrafast_depth(x, w_in, b_in, w_out)
     batch = x.shape[0]
     levels = depth + 1
-    block = max(1, min(LEVEL_BLOCK, -(-batch // numba.get_num_threads())))
+    block = max(1, min(LEVEL_BLOCK, -(-batch // thread_count())))
     blocks = -(-batch // block)
     split = _split_level(batch, blocks, levels)
     path_node = np.empty((batch, w_in.shape[0] * levels), np.int64)
@@ -726,7 +726,7 @@ def _leaf_level_batch(x, node_w, node_b, w1, b1, w2, b2, out):  # pragma: no cov
     so each leaf's weights are read once per call."""
     depth = _leaf_depth(x, node_w, node_b, w1, b1, w2, b2)
     batch, d_in = x.shape
-    chunk = max(1, -(-batch // numba.get_num_threads()))
+    chunk = max(1, -(-batch // thread_count()))
     # the shared descent takes (K, N, d) trees: one tree, as views (no copy)
     node_w3 = node_w.reshape(1, node_w.shape[0], d_in)
     node_b2 = node_b.reshape(1, node_b.shape[0])
