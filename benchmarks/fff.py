@@ -12,7 +12,8 @@
   ``bmm``; then gather the path's output rows and contract them with the activations (``bmm``).
 
 All numpy weights (ours and the dense numpy layer's) start on a cache line, as torch allocates
-its tensors and as the package's weight loaders return arrays (``kernels.aligned``). Each time
+its tensors, and those of 4 MB or more on a 2 MB huge page, as the package's weight loaders
+return arrays (``kernels.aligned``); torch's tensors are left as torch allocates them. Each time
 is the median of several calls, each on fresh random inputs. PyTorch, numpy and
 numba are timed in separate groups (one after the other), so their thread pools do not slow
 each other on a small machine; PyTorch runs with ``torch.set_num_threads(2)``. The groups run

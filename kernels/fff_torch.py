@@ -77,7 +77,7 @@ def leaf_weights_from_fastfeedforward(module: Any) -> dict[str, np.ndarray]:
 
     Returns:
         ``node_w``, ``node_b``, ``leaf_w1``, ``leaf_b1``, ``leaf_w2``, ``leaf_b2``: float32,
-        C-contiguous, starting on a cache line (``aligned``), in the shapes
+        C-contiguous, starting on a cache line or a huge page (``aligned``), in the shapes
         :func:`fff_leaf_infer` takes.
 
     Raises:
@@ -125,7 +125,7 @@ def ultrafast_weights_from_state_dict(
     state_dict: Mapping[str, Any], *, depth: int, prefix: str = ""
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(w_in, b_in, w_out)`` for :func:`~neural_actors.kernels.fff.ultrafast_infer`: float32,
-    C-contiguous, starting on a cache line (``aligned``).
+    C-contiguous, starting on a cache line or a huge page (``aligned``).
 
     Reads UltraFastBERT's ``FFF`` layer (``training/cramming/architectures/fff.py``):
     ``linear_in.weight`` ``(K * N, d_in)``, ``linear_in.bias`` ``(K * N,)`` and

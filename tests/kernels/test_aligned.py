@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from neural_actors.kernels.aligned import CACHE_LINE, aligned
+from neural_actors.kernels.aligned import CACHE_LINE, HUGE_PAGE, HUGE_PAGE_MIN_BYTES, aligned
 
 
 def _off_a_line(shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
@@ -50,7 +50,33 @@ def test_other_alignments(alignment):
     assert aligned(_off_a_line((5, 3)), alignment=alignment).ctypes.data % alignment == 0
 
 
-@pytest.mark.parametrize("alignment", [0, -64, 48, 64.0, True])
+@pytest.mark.parametrize("alignment", [0, -64, 48, 64.0, True, "64"])
 def test_an_alignment_that_is_not_a_power_of_two_is_refused(alignment):
     with pytest.raises(ValueError, match="alignment must be a positive power of two"):
         aligned(np.ones(3, np.float32), alignment=alignment)
+
+
+@pytest.mark.parametrize(
+    ("nbytes", "boundary"),
+    [(HUGE_PAGE_MIN_BYTES - 4, CACHE_LINE), (HUGE_PAGE_MIN_BYTES, HUGE_PAGE), (3 * HUGE_PAGE + 4, HUGE_PAGE)],
+)
+def test_by_default_big_arrays_start_on_a_huge_page(nbytes, boundary):
+    original = _off_a_line((nbytes // 4,))
+
+    result = aligned(original)
+
+    assert result.ctypes.data % boundary == 0
+    np.testing.assert_array_equal(result, original)
+    if boundary == CACHE_LINE:  # small arrays are not padded out to a huge page
+        assert result.base.nbytes < nbytes + HUGE_PAGE
+
+
+def test_a_big_array_on_a_cache_line_is_moved_to_a_huge_page_unless_a_line_is_asked_for():
+    page = aligned(np.ones(HUGE_PAGE_MIN_BYTES // 4 + CACHE_LINE, np.float32), alignment=HUGE_PAGE)
+    on_a_line = page[CACHE_LINE // 4:]  # one line past a huge page boundary
+
+    assert aligned(on_a_line, alignment=CACHE_LINE) is on_a_line
+    moved = aligned(on_a_line)
+    assert moved.ctypes.data % HUGE_PAGE == 0
+    assert not np.shares_memory(moved, on_a_line)
+    np.testing.assert_array_equal(moved, on_a_line)
