@@ -7,6 +7,7 @@ import textwrap
 import threading
 
 import numba
+import pytest
 from neural_actors.kernels.threads import thread_count
 
 
@@ -37,15 +38,17 @@ def test_thread_count_follows_set_num_threads_on_the_calling_thread_only():
     assert _thread_count() == threads
 
 
-def test_a_kernel_using_it_is_cached_and_loads_from_the_cache(tmp_path):
+@pytest.mark.parametrize("parallel", [True, False])
+def test_a_kernel_using_it_is_cached_and_loads_from_the_cache(tmp_path, parallel):
     """Numba refuses to cache a function that reads the count through its own
     ``get_num_threads`` (a ctypes pointer); one using ``thread_count`` is written to the cache
-    in one process and loaded from it in the next."""
-    (tmp_path / "counted.py").write_text(textwrap.dedent("""
-        import numba, sys, warnings
+    in one process and loaded from it in the next, where it runs before anything else has
+    started numba's thread pool (a function that is not parallel once crashed there)."""
+    (tmp_path / "counted.py").write_text(textwrap.dedent(f"""
+        import numba, warnings
         from neural_actors.kernels.threads import thread_count
 
-        @numba.njit(cache=True, parallel=True)
+        @numba.njit(cache=True, parallel={parallel})
         def blocks(n):
             total = 0
             for i in numba.prange(thread_count()):
@@ -53,7 +56,8 @@ def test_a_kernel_using_it_is_cached_and_loads_from_the_cache(tmp_path):
             return total
 
         warnings.simplefilter("error", numba.NumbaWarning)
-        assert blocks(3) == 3 * numba.get_num_threads()
+        result = blocks(3)
+        assert result == 3 * numba.get_num_threads(), result
         print(sum(blocks.stats.cache_hits.values()))
     """))
     runs = [
