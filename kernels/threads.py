@@ -12,7 +12,8 @@ the kernel stays cacheable. Like ``numba.get_num_threads``, it honours
 The symbol exists once numba's thread pool is started. A function loaded from numba's cache
 is not compiled again, so the intrinsic also registers ``_start_thread_pool`` to run when
 its code is loaded (numba's reload hooks, which is how a cached ``prange`` starts the pool);
-without it a cached function that is not itself parallel would call a null address.
+without it a cached function that is not itself parallel would call a null address. Code
+libraries carry reload hooks from numba 0.63 on, hence the package's minimum numba.
 """
 
 from __future__ import annotations
