@@ -43,6 +43,7 @@ from neural_actors.kernels.fff import (
     fff_leaf_infer,
     ultrafast_infer,
 )
+from neural_actors.kernels.threads import thread_count
 
 try:
     import torch
@@ -99,7 +100,7 @@ def memory_report(batches: tuple[int, ...], weights: tuple[np.ndarray, ...], qui
                 ultrafast_infer(xs, *weights)
                 times[name].append(time.perf_counter() - start)
             start = time.perf_counter()
-            read_path_rows(w_in[0], w_out[0], paths, numba.get_num_threads())
+            read_path_rows(w_in[0], w_out[0], paths)
             times["rows"].append(time.perf_counter() - start)
         print(f"  batch {batch:>5}  " + " / ".join(_fmt(statistics.median(t)) for t in times.values()))
 
@@ -116,11 +117,12 @@ def leaf_ordered_paths(x: np.ndarray, w_in: np.ndarray, b_in: np.ndarray) -> np.
 
 
 @numba.njit(parallel=True, fastmath={"reassoc", "nsz"})
-def read_path_rows(w_in: np.ndarray, w_out: np.ndarray, paths: np.ndarray, threads: int) -> float:
+def read_path_rows(w_in: np.ndarray, w_out: np.ndarray, paths: np.ndarray) -> float:
     """Read every input and output row of every path, one share of the tokens per thread,
     prefetching the next token's rows as the kernel does; return their sum so no read is
-    dropped."""
+    dropped. The thread count is read in compiled code, as the kernel reads it."""
     batch = paths.shape[0]
+    threads = thread_count()
     share = -(-batch // threads)
     sums = np.zeros(threads, np.float32)
     for i in numba.prange(threads):

@@ -110,8 +110,7 @@ _FASTMATH = {"reassoc", "contract", "nsz"}
 _JIT = {"cache": True, "nogil": True, "fastmath": _FASTMATH}
 
 # The entries (``_Compiled``) take these array types only: float32, C-contiguous, read-only so
-# that writable and read-only arrays both match; the level entries also take the output and a
-# thread count.
+# that writable and read-only arrays both match; the level entries also take the output.
 _C1, _C2, _C3 = (numba.types.Array(numba.float32, ndim, "C", readonly=True) for ndim in (1, 2, 3))
 _ULTRAFAST_TYPES = (_C2, _C3, _C2, _C3)  # x, w_in, b_in, w_out
 _OUT = numba.types.Array(numba.float32, 2, "C")
@@ -772,8 +771,8 @@ def fff_leaf_infer(
     Each leaf is a ReLU feedforward of width ``l``, with its output bias (the reference
     implementation's eval path drops ``leaf_b2``, which its training path adds; we keep it).
     Same paths as :func:`ultrafast_infer`: a per-token walk under ``LEAF_LEVEL_MIN_BATCH`` tokens,
-    else the level-by-level descent (in parallel over token chunks), after which each
-    block's tokens run their leaves in leaf order.
+    else the level-by-level descent (in parallel over token chunks), after which the batch,
+    sorted by leaf, runs its leaves in one chunk per thread.
 
     Args:
         x: ``(B, d_in)`` float32 tokens.

@@ -170,5 +170,5 @@ def ultrafast_weights_from_state_dict(
     return (
         aligned(weight_in.reshape(trees, nodes, d_in)),
         aligned(bias_in.reshape(trees, nodes)),
-        aligned(np.ascontiguousarray(weight_out.T).reshape(trees, nodes, weight_out.shape[0])),
+        aligned(weight_out.T.reshape(trees, nodes, weight_out.shape[0])),  # one copy: aligned makes it contiguous
     )
