@@ -127,8 +127,9 @@ def read_path_rows(w_in: np.ndarray, w_out: np.ndarray, paths: np.ndarray) -> fl
     sums = np.zeros(threads, np.float32)
     for i in numba.prange(threads):
         total = np.float32(0.0)
-        for t in range(i * share, min(batch, (i + 1) * share)):
-            if t + 1 < min(batch, (i + 1) * share):
+        stop = min(batch, (i + 1) * share)
+        for t in range(i * share, stop):
+            if t + 1 < stop:
                 for level in range(paths.shape[1]):
                     if paths[t + 1, level] != paths[t, level]:
                         prefetch_row(w_in[paths[t + 1, level]])

@@ -654,7 +654,7 @@ def _leaf_forward(x, w1, b1, w2, b2, out, row, hidden, active, token, leaf):  # 
         a3 = hidden[h3]
         for j in range(d_out):
             out[row, j] = (((out[row, j] + a0 * w2[leaf, h0, j]) + a1 * w2[leaf, h1, j])
-                               + a2 * w2[leaf, h2, j]) + a3 * w2[leaf, h3, j]
+                           + a2 * w2[leaf, h2, j]) + a3 * w2[leaf, h3, j]
         i += 4
     while i < count:
         h0 = active[i]

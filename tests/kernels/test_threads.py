@@ -28,12 +28,9 @@ def test_thread_count_follows_set_num_threads_on_the_calling_thread_only():
         numba.set_num_threads(1)
         seen["set here"] = _thread_count()
 
-    try:
-        worker = threading.Thread(target=on_one_thread)
-        worker.start()
-        worker.join()
-    finally:
-        numba.set_num_threads(threads)
+    worker = threading.Thread(target=on_one_thread)
+    worker.start()
+    worker.join()
     assert seen == {"set here": 1}
     assert _thread_count() == threads
 
