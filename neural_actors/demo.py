@@ -91,14 +91,14 @@ class ChaosMonkey(Actor):
         self.interval = interval
         self.rng = random.Random(seed)
         self.kills = 0
-        self.send_after(interval, "strike")
+        self.send_after(interval, self.pid, "strike")
 
     def handle_info(self, msg: str) -> None:
         workers = self.runtime.members(WORKERS_GROUP)
         if workers:
             self.exit(self.rng.choice(workers), "kill")
             self.kills += 1
-        self.send_after(self.interval, "strike")
+        self.send_after(self.interval, self.pid, "strike")
 
     def handle_call(self, msg: str, caller: Any) -> int:
         return self.kills

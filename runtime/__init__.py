@@ -5,12 +5,19 @@ what is exported here.
 """
 
 from .actor import Actor as Actor
-from .actor import Caller as Caller
-from .actor import Continue as Continue
-from .actor import NoReply as NoReply
-from .actor import Stop as Stop
+from .behaviour import Continue as Continue
+from .behaviour import Ignore as Ignore
+from .behaviour import NoReply as NoReply
+from .behaviour import Stop as Stop
+from .calls import Caller as Caller
+from .checks import check_seconds as check_seconds
+from .checks import check_shutdown as check_shutdown
 from .clock import VirtualEventLoop as VirtualEventLoop
 from .clock import run as run
+from .delivery import Delivery as Delivery
+from .delivery import Dispatched as Dispatched
+from .delivery import SignalKind as SignalKind
+from .delivery import Transport as Transport
 from .errors import ActorExited as ActorExited
 from .errors import CallingSelf as CallingSelf
 from .errors import CallTimeout as CallTimeout
@@ -20,6 +27,7 @@ from .errors import NameTaken as NameTaken
 from .errors import NoProcess as NoProcess
 from .errors import RuntimeClosed as RuntimeClosed
 from .errors import StartFailed as StartFailed
+from .errors import StartIgnored as StartIgnored
 from .errors import format_reason as format_reason
 from .links import Down as Down
 from .links import Exit as Exit
@@ -33,17 +41,20 @@ from .message import freeze as freeze
 from .message import message as message
 from .pid import Pid as Pid
 from .pid import Ref as Ref
-from .runtime import BlockingRuntime as BlockingRuntime
+from .portal import BlockingRuntime as BlockingRuntime
+from .reports import Logger as Logger
 from .runtime import ProcessInfo as ProcessInfo
 from .runtime import Runtime as Runtime
 from .runtime import RuntimeStatistics as RuntimeStatistics
+from .runtime import Shutdown as Shutdown
 from .runtime import TimerRef as TimerRef
 
 __all__ = [
     "Actor", "ActorExited", "BlockingRuntime", "CallTimeout", "Caller", "CallingSelf", "Continue",
-    "Down", "Exit", "FrozenDict", "InternalError", "MailboxFull", "MailboxPolicy",
-    "MailboxStatistics", "NameTaken", "NoProcess", "NoReply", "Pid", "ProcessInfo", "Ref",
-    "Runtime", "RuntimeClosed", "RuntimeStatistics", "StartFailed", "Stop", "TimerRef",
-    "VirtualEventLoop", "check_immutable", "format_reason", "freeze", "is_normal", "is_shutdown",
-    "message", "run",
+    "Delivery", "Dispatched", "Down", "Exit", "FrozenDict", "Ignore", "InternalError", "Logger",
+    "MailboxFull", "MailboxPolicy", "MailboxStatistics", "NameTaken", "NoProcess", "NoReply",
+    "Pid", "ProcessInfo", "Ref", "Runtime", "RuntimeClosed", "RuntimeStatistics", "Shutdown",
+    "SignalKind", "StartFailed", "StartIgnored", "Stop", "TimerRef", "Transport",
+    "VirtualEventLoop", "check_immutable", "check_seconds", "check_shutdown", "format_reason",
+    "freeze", "is_normal", "is_shutdown", "message", "run",
 ]

@@ -1,4 +1,4 @@
-"""The ``Actor`` behaviour: gen_server's shape in Python.
+"""The ``Actor`` base class: gen_server's shape in Python.
 
 Subclass ``Actor`` and write the callbacks you need, each as ``def`` or ``async def``:
 ``init``, ``handle_call``, ``handle_cast``, ``handle_info``, ``handle_continue``, ``terminate``.
@@ -16,111 +16,27 @@ Dispatch on the message with ``match``::
 An actor whose callbacks are all ``def`` runs inline on the event loop and costs no task while
 idle; one with any ``async def`` callback gets a task for each burst of work (it may await
 calls, sleeps, threads), which is slower, so write ``async def`` only where you await.
+
+Everything an actor does *as itself* (send, call, link, monitor, spawn children, set timers)
+is a method here, so the runtime knows the sender of every message it carries.
 """
 
 from __future__ import annotations
 
-import inspect
-from typing import TYPE_CHECKING, Any, ClassVar, Final, final
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any
 
-import attrs
-import structlog
-
-from .errors import CallingSelf
+from .checks import check_seconds
+from .errors import CallingSelf, safe_repr
+from .links import NOPROC, Down
 from .pid import Pid, Ref
+from .reports import Logger
 
 if TYPE_CHECKING:
     from .process import Process
     from .runtime import Runtime, TimerRef
 
-__all__ = ["Actor", "Caller", "Continue", "NoReply", "Stop"]
-
-log = structlog.get_logger("neural_actors.runtime")
-
-
-@final
-class _NoReplyType:
-    """The type of ``NoReply``."""
-
-    _instance: ClassVar[_NoReplyType | None] = None
-
-    def __new__(cls) -> _NoReplyType:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "NoReply"
-
-
-#: Return this from ``handle_call`` to reply later with ``caller.reply(value)``.
-NoReply: Final = _NoReplyType()
-
-
-@final
-@attrs.frozen
-class Continue:
-    """Return from ``init``, ``handle_cast`` or ``handle_info`` to run ``handle_continue(term)`` next.
-
-    The continuation runs before any other message, so ``init`` can return quickly (its
-    starter stops waiting) and finish expensive set-up, such as loading weights, afterwards.
-    """
-
-    term: Any = None
-
-
-class Stop(Exception):
-    """Raise from a callback to stop the process with ``reason`` after running ``terminate``.
-
-    Args:
-        reason: the exit reason (``"normal"`` exits quietly; anything else is an error to links).
-        reply: from ``handle_call``, a reply sent to the caller before stopping.
-    """
-
-    def __init__(self, reason: Any = "normal", *, reply: Any = NoReply) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.reply = reply
-
-
-@final
-class Caller:
-    """The reply handle of one pending call; keep it to reply after ``handle_call`` returned.
-
-    Only the runtime creates callers. A reply after the caller timed out, or a second reply,
-    is discarded: the caller has moved on.
-    """
-
-    __slots__ = ("_future", "_target", "request")
-
-    def __init__(self, request: Any, future: Any, target: Process) -> None:
-        self.request = request
-        self._future = future
-        self._target = target
-
-    def reply(self, value: Any) -> None:
-        """Send ``value`` to the waiting caller (discarded if it is no longer waiting)."""
-        future = self._future
-        if not future.done():
-            future.set_result(value)
-        calls = self._target.calls
-        if calls is not None:
-            calls.discard(self)
-
-    def fail(self, error: BaseException) -> None:
-        """Raise ``error`` in the waiting caller (used by the runtime when the target exits)."""
-        if not self._future.done():
-            self._future.set_exception(error)
-
-    fail_full = fail
-
-    @property
-    def waiting(self) -> bool:
-        """True while the caller still waits for a reply."""
-        return not self._future.done()
-
-    def __repr__(self) -> str:
-        return f"<Caller of {type(self.request).__name__} to {self._target.pid!r}>"
+__all__ = ["Actor"]
 
 
 class Actor:
@@ -130,25 +46,31 @@ class Actor:
     linked processes as ``Exit`` messages instead of dying with them.
     """
 
-    __slots__ = ("__dict__", "_process")
+    __slots__ = ("__dict__", "_log", "_process")
 
     trap_exit: bool = False
+
+    def __neural_actors_attach__(self, process: Process) -> None:
+        """Bind this instance to the process that runs it (called once, by the runtime)."""
+        self._process = process
+        self._log: Logger | None = None
 
     # Callbacks ---------------------------------------------------------------------------
 
     def init(self, *args: Any, **kwargs: Any) -> Any:
-        """Set up state; return ``Continue(term)`` to finish in ``handle_continue``."""
+        """Set up state; return ``Continue(term)`` to finish in ``handle_continue``, or
+        ``Ignore()`` to decline to start."""
         if args or kwargs:
             raise TypeError(f"{type(self).__name__}.init() takes no arguments; override init()")
         return None
 
-    def handle_call(self, msg: Any, caller: Caller) -> Any:
+    def handle_call(self, msg: Any, caller: Any) -> Any:
         """Answer a call: return the reply, or ``NoReply`` and use ``caller.reply`` later."""
-        raise NotImplementedError(f"{type(self).__name__} got call {msg!r} but defines no handle_call")
+        raise NotImplementedError(f"{type(self).__name__} got call {safe_repr(msg)} but defines no handle_call")
 
     def handle_cast(self, msg: Any) -> Any:
         """Handle a cast; nobody waits for it."""
-        raise NotImplementedError(f"{type(self).__name__} got cast {msg!r} but defines no handle_cast")
+        raise NotImplementedError(f"{type(self).__name__} got cast {safe_repr(msg)} but defines no handle_cast")
 
     def handle_info(self, msg: Any) -> Any:
         """Handle a plain message, a timer, an ``Exit`` (when trapping) or a ``Down``.
@@ -156,13 +78,15 @@ class Actor:
         The default logs and ignores it, as gen_server does: a stray message must not crash
         a server.
         """
-        log.warning("unexpected_message", pid=repr(self.pid), actor=type(self).__name__, message=repr(msg))
+        self.runtime.log.warning(
+            "unexpected_message", pid=repr(self._process.pid), actor=type(self).__name__, message=safe_repr(msg)
+        )
 
     def handle_continue(self, term: Any) -> Any:
         """Finish work handed on by returning ``Continue(term)``."""
         raise NotImplementedError(f"{type(self).__name__} returned Continue but defines no handle_continue")
 
-    def terminate(self, reason: Any) -> None:
+    def terminate(self, reason: Any) -> Any:
         """Clean up before exiting (after a crash, a ``Stop``, or a shutdown while trapping exits)."""
 
     # Identity ----------------------------------------------------------------------------
@@ -175,34 +99,57 @@ class Actor:
     @property
     def runtime(self) -> Runtime:
         """The runtime this process lives in."""
-        return self._process.runtime
+        return self._process.node.facade  # type: ignore[no-any-return]
 
     @property
     def parent(self) -> Pid:
         """Who spawned this process (the runtime's own pid for top-level processes)."""
         return self._process.parent
 
+    @property
+    def log(self) -> Logger:
+        """A structlog logger bound with this process's pid and actor, at the runtime's level."""
+        if self._log is None:
+            self._log = self.runtime.log.bind(pid=repr(self._process.pid), actor=type(self).__name__)
+        return self._log
+
+    @log.setter
+    def log(self, value: Any) -> None:
+        # An actor may keep its own ``log`` attribute; the runtime's reports do not use this one.
+        self._log = value
+
     # Acting as this process --------------------------------------------------------------
 
     def link(self, pid: Pid) -> None:
         """Link to ``pid``; if it is already dead, an exit with reason ``noproc`` arrives."""
-        self.runtime._link(self._process, pid)
+        node = self._process.node
+        if pid in node.processes:
+            node.links.link(self._process.pid, pid)
+        else:
+            node.route.exit_signal(pid, self._process.pid, NOPROC, linked=True)
 
     def unlink(self, pid: Pid) -> None:
         """Remove the link to ``pid``, if any; no exit from it arrives afterwards."""
-        self.runtime._unlink(self._process, pid)
+        self._process.node.links.unlink(self._process.pid, pid)
 
     def monitor(self, pid: Pid) -> Ref:
         """Watch ``pid``: a ``Down`` message arrives when it exits (at once if already dead)."""
-        return self.runtime._monitor(self._process, pid)
+        node = self._process.node
+        ref = node.make_ref()
+        if pid in node.processes:
+            node.links.monitor(ref, self._process.pid, pid)
+        else:
+            node.route.down(pid, self._process.pid, Down(ref, pid, NOPROC))
+        return ref
 
     def demonitor(self, ref: Ref) -> None:
-        """Stop watching; no ``Down`` for ``ref`` arrives afterwards."""
-        self.runtime._demonitor(self._process, ref)
+        """Stop watching; no ``Down`` for ``ref`` arrives afterwards (one already queued is flushed)."""
+        self._process.node.links.demonitor(ref, self._process.pid)
+        self._process.mailbox.flush_down(ref)
 
     def exit(self, pid: Pid, reason: Any) -> None:
         """Send an exit signal to ``pid`` from this process (``"kill"`` cannot be trapped)."""
-        self.runtime._exit_signal(self._process.pid, pid, reason, linked=False)
+        self.runtime.delivery.exit_signal(self._process.pid, pid, reason, linked=False)
 
     def spawn_link(self, actor: type[Actor], *args: Any, **options: Any) -> Pid:
         """Spawn a process linked to this one (atomically: it cannot die unlinked)."""
@@ -214,26 +161,34 @@ class Actor:
         return pid, self.monitor(pid)
 
     async def start_link(self, actor: type[Actor], *args: Any, **options: Any) -> Pid:
-        """Spawn a linked process and wait for its ``init``; raises ``StartFailed`` if it failed."""
+        """Spawn a linked process and wait for its ``init``.
+
+        Raises:
+            StartFailed: its ``init`` failed.
+            StartIgnored: its ``init`` returned ``Ignore``.
+        """
         return await self.runtime.start(actor, *args, link=self._process.pid, **options)
 
-    def cast(self, target: Any, msg: Any) -> None:
+    def cast(self, target: Pid | Hashable, msg: Any) -> None:
         """Cast ``msg`` to ``target`` (a pid or a name)."""
-        self.runtime.cast(target, msg)
+        self.runtime.delivery.cast(self._process.pid, target, msg)
 
-    def send(self, target: Any, msg: Any) -> None:
+    def send(self, target: Pid | Hashable, msg: Any) -> None:
         """Send ``msg`` to ``target``'s ``handle_info``."""
-        self.runtime.send(target, msg)
+        self.runtime.delivery.send(self._process.pid, target, msg)
 
-    async def call(self, target: Any, msg: Any, timeout: float | None = 5.0) -> Any:
+    async def call(self, target: Pid | Hashable, msg: Any, timeout: float | None = 5.0) -> Any:
         """Call ``target`` and wait for the reply; calling yourself raises ``CallingSelf``."""
-        if target == self._process.pid or target == self._process.name:
-            raise CallingSelf(f"{self._process.pid!r} called itself, which would deadlock; handle the request directly")
-        return await self.runtime.call(target, msg, timeout)
+        process = self._process
+        if target == process.pid or (process.name is not None and target == process.name):
+            raise CallingSelf(f"{process.pid!r} called itself, which would deadlock; handle the request directly")
+        check_seconds("timeout", timeout, none_ok=True)
+        return await self.runtime.delivery.call(process.pid, target, msg, timeout)
 
-    def send_after(self, delay: float, msg: Any, target: Any = None) -> TimerRef:
-        """Send ``msg`` to ``target`` (default: this process) after ``delay`` seconds."""
-        return self.runtime.send_after(delay, self._process.pid if target is None else target, msg)
+    def send_after(self, delay: float, target: Pid | Hashable, msg: Any) -> TimerRef:
+        """Send ``msg`` to ``target``'s ``handle_info`` after ``delay`` seconds (``self.pid`` for
+        yourself); the same order as ``Runtime.send_after`` and ``erlang:send_after``."""
+        return self.runtime.send_after(delay, target, msg)
 
     def cancel_timer(self, ref: TimerRef) -> float | None:
         """Cancel a timer; returns the seconds it had left, or None if it already fired."""
@@ -243,16 +198,3 @@ class Actor:
         process = getattr(self, "_process", None)
         where = repr(process.pid) if process is not None else "not started"
         return f"<{type(self).__name__} {where}>"
-
-
-_CALLBACKS = ("init", "handle_call", "handle_cast", "handle_info", "handle_continue", "terminate")
-_ASYNC_CLASSES: dict[type, bool] = {}
-
-
-def is_async_actor(cls: type[Actor]) -> bool:
-    """True if any callback of ``cls`` is ``async def`` (decided once per class)."""
-    cached = _ASYNC_CLASSES.get(cls)
-    if cached is None:
-        cached = any(inspect.iscoroutinefunction(getattr(cls, name)) for name in _CALLBACKS)
-        _ASYNC_CLASSES[cls] = cached
-    return cached

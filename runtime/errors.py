@@ -69,12 +69,21 @@ class NameTaken(ValueError):
         return f"name {self.name!r} is already registered to {self.holder!r}"
 
 
-class NoProcess(LookupError):
-    """Raised when a name resolves to no live process (a pid that is dead is not an error to send to)."""
+class NoProcess(ActorExited, LookupError):
+    """Raised when a name resolves to no live process: by ``cast``, ``send`` and ``call`` alike.
+
+    It is an ``ActorExited`` with reason ``noproc``, so one ``except ActorExited`` covers "the
+    process is gone" whether it died before or during the call. Sending to a dead *pid* is not
+    an error (the message is dropped and counted as a dead letter, as Erlang does), but a call
+    to one raises ``ActorExited(pid, "noproc")``.
+    """
 
     def __init__(self, target: Any) -> None:
-        super().__init__(target)
+        super().__init__(target, "noproc")
         self.target = target
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (NoProcess, (self.target,))
 
     def __str__(self) -> str:
         return f"no process is registered as {self.target!r}"
@@ -92,6 +101,21 @@ class StartFailed(Exception):
         return f"{self.actor} failed to start: {format_reason(self.reason)}"
 
 
+class StartIgnored(Exception):
+    """Raised by ``start``/``start_link`` when the process's ``init`` returned ``Ignore``.
+
+    Not a failure: the process declined to start and exited normally. A supervisor keeps the
+    child's spec with no process, as OTP does for ``ignore``.
+    """
+
+    def __init__(self, actor: str) -> None:
+        super().__init__(actor)
+        self.actor = actor
+
+    def __str__(self) -> str:
+        return f"{self.actor} declined to start (init returned Ignore)"
+
+
 class CallingSelf(RuntimeError):
     """Raised when a process calls itself, which could only deadlock."""
 
@@ -105,7 +129,23 @@ class InternalError(RuntimeError):
 
 
 def format_reason(reason: Any) -> str:
-    """Render an exit reason for humans: atoms as words, exceptions as ``Type: text``."""
-    if isinstance(reason, BaseException):
-        return f"{type(reason).__name__}: {reason}"
-    return str(reason) if isinstance(reason, str) else repr(reason)
+    """Render an exit reason for humans: atoms as words, exceptions as ``Type: text``.
+
+    Never raises: a reason whose ``str`` or ``repr`` fails is shown by its type name, because a
+    crash report that crashes would leave the crashing process half torn down.
+    """
+    try:
+        if isinstance(reason, BaseException):
+            text = str(reason)
+            return f"{type(reason).__name__}: {text}" if text else type(reason).__name__
+        return reason if type(reason) is str else repr(reason)
+    except Exception:  # noqa: BLE001 - a broken __str__/__repr__ of user code
+        return f"<{type(reason).__name__}>"
+
+
+def safe_repr(value: Any) -> str:
+    """``repr(value)``, or ``<TypeName>`` when its ``__repr__`` raises."""
+    try:
+        return repr(value)
+    except Exception:  # noqa: BLE001 - a broken __repr__ of user code
+        return f"<{type(value).__name__}>"

@@ -8,17 +8,19 @@ gets a ``Down`` message. Both are system items: never dropped by a full mailbox.
 Reasons are plain values, as in Erlang: ``"normal"``, ``"shutdown"``, ``("shutdown", term)``,
 ``"kill"`` (untrappable when sent with ``exit``; the victim's reason becomes ``"killed"``),
 ``"noproc"`` (the other side was already dead), or the exception that crashed the process.
+
+``LinkTable`` keeps one node's links and monitors in insertion-ordered dicts, so exit signals
+and ``Down`` messages go out in the order the links and monitors were made, in every run.
 """
 
 from __future__ import annotations
 
 from typing import Any, final
 
-import attrs
-
+from .message import message
 from .pid import Pid, Ref
 
-__all__ = ["Down", "Exit", "is_normal", "is_shutdown"]
+__all__ = ["Down", "Exit", "LinkTable", "is_normal", "is_shutdown"]
 
 NORMAL = "normal"
 SHUTDOWN = "shutdown"
@@ -28,7 +30,7 @@ NOPROC = "noproc"
 
 
 @final
-@attrs.frozen
+@message
 class Exit:
     """The message a process that traps exits gets when a linked process exits."""
 
@@ -39,7 +41,7 @@ class Exit:
 
 
 @final
-@attrs.frozen
+@message
 class Down:
     """The message a watcher gets when the process it monitors exits (``noproc`` if already dead)."""
 
@@ -60,3 +62,81 @@ def is_shutdown(reason: Any) -> bool:
     if type(reason) is str:
         return reason in (NORMAL, SHUTDOWN)
     return type(reason) is tuple and len(reason) == 2 and reason[0] == SHUTDOWN
+
+
+@final
+class LinkTable:
+    """The links and monitors of one node, keyed by pid.
+
+    Only processes that have links or monitors have entries, so an idle process without any
+    costs nothing here.
+    """
+
+    __slots__ = ("_links", "_monitors", "_watching")
+
+    def __init__(self) -> None:
+        self._links: dict[Pid, dict[Pid, None]] = {}
+        self._monitors: dict[Pid, dict[Ref, Pid]] = {}  # target -> {ref: watcher}
+        self._watching: dict[Pid, dict[Ref, Pid]] = {}  # watcher -> {ref: target}
+
+    def link(self, a: Pid, b: Pid) -> None:
+        """Link ``a`` and ``b`` (linking twice is harmless)."""
+        if a != b:
+            self._links.setdefault(a, {})[b] = None
+            self._links.setdefault(b, {})[a] = None
+
+    def unlink(self, a: Pid, b: Pid) -> None:
+        """Remove the link between ``a`` and ``b``, if any."""
+        _discard(self._links, a, b)
+        _discard(self._links, b, a)
+
+    def linked(self, pid: Pid) -> tuple[Pid, ...]:
+        """The pids linked to ``pid``, in link order."""
+        return tuple(self._links.get(pid, ()))
+
+    def monitor(self, ref: Ref, watcher: Pid, target: Pid) -> None:
+        """Record that ``watcher`` monitors ``target`` under ``ref``."""
+        self._monitors.setdefault(target, {})[ref] = watcher
+        self._watching.setdefault(watcher, {})[ref] = target
+
+    def demonitor(self, ref: Ref, watcher: Pid) -> None:
+        """Drop the monitor ``ref`` of ``watcher`` (no error if it is gone)."""
+        target = _discard(self._watching, watcher, ref)
+        if target is not None:
+            _discard(self._monitors, target, ref)
+
+    def monitored_by(self, pid: Pid) -> int:
+        """How many monitors watch ``pid``."""
+        return len(self._monitors.get(pid, ()))
+
+    def forget(self, pid: Pid) -> tuple[list[Pid], list[tuple[Ref, Pid]]]:
+        """Remove every entry of an exiting process.
+
+        Returns:
+            The pids linked to it, and the ``(ref, watcher)`` pairs monitoring it, in the order
+            they were made: whom to signal.
+        """
+        links = self._links.pop(pid, None)
+        linked = list(links) if links else []
+        for other in linked:
+            _discard(self._links, other, pid)
+        monitors = self._monitors.pop(pid, None)
+        watchers = list(monitors.items()) if monitors else []
+        for ref, watcher in watchers:
+            _discard(self._watching, watcher, ref)
+        watching = self._watching.pop(pid, None)
+        if watching:
+            for ref, target in watching.items():
+                _discard(self._monitors, target, ref)
+        return linked, watchers
+
+
+def _discard(table: dict[Any, dict[Any, Any]], key: Any, member: Any) -> Any:
+    """Remove ``member`` from ``table[key]``, dropping the entry once empty; returns its value."""
+    entries = table.get(key)
+    if entries is None:
+        return None
+    value = entries.pop(member, None)
+    if not entries:
+        del table[key]
+    return value

@@ -17,6 +17,8 @@ import attrs
 import structlog
 
 from .errors import MailboxFull
+from .links import Down
+from .message import message
 
 __all__ = ["Mailbox", "MailboxPolicy", "MailboxStatistics", "Overflow"]
 
@@ -27,7 +29,7 @@ log = structlog.get_logger("neural_actors.runtime")
 
 
 @final
-@attrs.frozen
+@message
 class MailboxPolicy:
     """How big a mailbox may grow and what happens when it is full.
 
@@ -67,7 +69,11 @@ class MailboxStatistics:
 
 
 class Mailbox:
-    """The queue of one process; the process loop pops from ``queue`` directly."""
+    """The queue of one process; the process loop pops from ``queue`` directly.
+
+    The mailbox alone decides what a full mailbox does: senders only learn the verdict
+    (queued, dropped, or ``MailboxFull``).
+    """
 
     __slots__ = ("_waiters", "capacity", "dropped", "overflow", "owner", "peak", "queue", "size")
 
@@ -108,6 +114,18 @@ class Mailbox:
             return True
         raise MailboxFull(self.owner, self.capacity, self.overflow)
 
+    def put_or_drop(self, item: Any) -> bool:
+        """Queue an ordinary message whose sender cannot be told of a refusal (a timer).
+
+        Returns:
+            True if queued; False if the policy dropped or refused it (counted as a drop).
+        """
+        try:
+            return self.put_nowait(item)
+        except MailboxFull:
+            self._count_drop(item)
+            return False
+
     async def put(self, item: Any) -> bool:
         """Queue an ordinary message, waiting for room under ``backpressure``.
 
@@ -133,6 +151,12 @@ class Mailbox:
     def put_system(self, item: Any) -> None:
         """Queue a system item (exit, down): never refused, never counted against capacity."""
         self.queue.append(item)
+
+    def flush_down(self, ref: Any) -> None:
+        """Remove a queued ``Down`` for monitor ``ref``, so none is seen after a demonitor."""
+        queue = self.queue
+        for item in [i for i in queue if type(i) is Down and i.ref == ref]:
+            queue.remove(item)
 
     def taken(self, item: Any) -> None:
         """Account for an ordinary item popped by the process loop (bounded mailboxes only)."""

@@ -183,8 +183,9 @@ def _array_is_frozen(array: np.ndarray) -> bool:
 def _check_value(value: Any, path: str) -> None:
     """The slow, recursive walk; ``path`` names the value in the error."""
     t = type(value)
-    # A class is sent as a reference to code, like a module name in Erlang.
-    if t in SCALARS or isinstance(value, (enum.Enum, type)):
+    # A class is sent as a reference to code, like a module name in Erlang; an exception is a
+    # crash's exit reason, which links and monitors must be told (read-only by convention).
+    if t in SCALARS or isinstance(value, (enum.Enum, type, BaseException)):
         return
     if t is tuple:
         for i, item in enumerate(value):

@@ -1,37 +1,58 @@
-"""The process: one actor, its mailbox, its links and monitors, and the loop that runs it.
+"""The heart of the runtime: processes, the scheduler that runs them, exit signals and exits.
 
-General layout of this module, the heart of the runtime:
+General layout of this module:
 
+- **Node.** The state one runtime's processes share: the process table, names, links, the
+  ready list and its scheduler, counters. The ``Runtime`` façade and the delivery seam are
+  built on it; this module knows the seam only as ``SignalRoute``, the door its outgoing exit
+  signals and ``Down`` messages go through.
 - **States.** A process is IDLE (nothing to do: no task, no callback, only memory), SCHEDULED
-  (on the runtime's ready list), RUNNING (handling messages) or DEAD.
-- **Running.** The runtime's scheduler calls ``activate``. An actor whose callbacks are all
-  sync is run inline (``_run_sync``), so an idle actor costs no task and a burst of messages
-  costs no task switch. An actor with any async callback gets a task for each burst
-  (``_run_async``). Both drain at most ``BUDGET`` items per turn, then yield, so one busy actor
-  cannot starve the rest.
+  (on the ready list), RUNNING (handling messages) or DEAD.
+- **Scheduling.** The ready list is drained in batches by one loop callback, as trio runs its
+  run batch: a process that becomes runnable while a batch runs waits for the next batch, so
+  no process can starve the loop. With a seed each batch is shuffled by a seeded generator, so
+  interleavings change with the seed and replay exactly with the same one.
+- **Running.** An actor whose callbacks are all sync runs inline (``_run_sync``): an idle
+  actor costs no task and a burst of messages no task switch. An actor with any async
+  callback gets a task for each burst (``_run_async``). Both drain at most ``BUDGET`` items
+  per turn, then yield. Each turn runs in a fresh copy of the runtime's context, so context
+  variables a handler sets never leak into its caller or into other actors.
 - **Dispatch.** ``_dispatch`` routes one mailbox item to its callback by exact type; casts,
   the commonest item, are stored unwrapped and checked first in the sync loop.
 - **Signals.** ``receive_exit`` applies Erlang's exit-signal rules; an exit that kills is not
   queued behind messages but noted as ``pending_exit`` and acted on at the next turn (or by
   cancelling the burst's task), as an Erlang process dies on receiving the signal.
-- **Exiting.** ``exit`` tears down: it fails pending calls, notifies links and monitors, wakes
-  waiters, and forgets the process.
+- **Exiting.** ``exit`` tears down: it fails pending calls, signals links and monitors
+  through the seam, wakes waiters, and forgets the process. Every way a process can end runs
+  it exactly once, including a burst task cancelled before its first step.
+
+Any exception a callback raises, ``BaseException`` included (``SystemExit``,
+``KeyboardInterrupt``, ``GeneratorExit``, a ``CancelledError`` the handler raised itself),
+becomes the process's exit reason, as OTP has one answer for every way a process can fail.
+Nothing a callback raises escapes into the event loop or strands another process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
-from typing import TYPE_CHECKING, Any, final
+import itertools
+import random
+from collections.abc import Callable, Hashable, Iterator
+from typing import Any, Protocol, final
 
-from .actor import Actor, Caller, Continue, NoReply, Stop
-from .errors import ActorExited, StartFailed
-from .links import KILL, KILLED, NORMAL, Down, Exit
+from .behaviour import Behaviour, Continue, Ignore, NoReply, Stop
+from .calls import Caller
+from .errors import ActorExited, InternalError, StartFailed, StartIgnored, safe_repr
+from .links import KILL, KILLED, NOPROC, NORMAL, Down, Exit, LinkTable
 from .mailbox import Mailbox, MailboxPolicy
 from .pid import Pid, Ref
+from .registry import Registry
+from .reports import Reports
+from .trace import Trace
 
-if TYPE_CHECKING:
-    from .runtime import Runtime
+__all__ = ["BUDGET", "Info", "Node", "Process", "SignalRoute"]
 
 IDLE = 0
 SCHEDULED = 1
@@ -64,6 +85,9 @@ class Info:
     def __init__(self, msg: Any) -> None:
         self.msg = msg
 
+    def __repr__(self) -> str:
+        return f"info:{safe_repr(self.msg)}"
+
 
 @final
 class ContinueItem:
@@ -75,9 +99,245 @@ class ContinueItem:
     def __init__(self, term: Any) -> None:
         self.term = term
 
+    def __repr__(self) -> str:
+        return f"continue:{safe_repr(self.term)}"
+
 
 #: Item types that are not casts; everything else in a mailbox is a cast message.
 WRAPPED = frozenset({Caller, Info, Exit, Down, ContinueItem})
+
+
+class SignalRoute(Protocol):
+    """The delivery seam, as an exiting process sees it: how its exit reaches others."""
+
+    def exit_signal(self, sender: Pid, target: Pid, reason: Any, *, linked: bool) -> None: ...
+
+    def down(self, sender: Pid, watcher: Pid, down: Down) -> None: ...
+
+
+# Node -----------------------------------------------------------------------------------------
+
+
+@final
+class Node:
+    """The state one runtime's processes share, and the scheduler that runs them."""
+
+    __slots__ = (
+        "_idle_waiters",
+        "_ready",
+        "_refs",
+        "_rng",
+        "_serials",
+        "_tick_pending",
+        "active",
+        "context",
+        "crashed",
+        "exited",
+        "facade",
+        "id",
+        "links",
+        "loop",
+        "pid",
+        "processes",
+        "registry",
+        "reports",
+        "route",
+        "spawned",
+        "trace",
+    )
+
+    def __init__(self, node_id: int, *, seed: int | None, reports: Reports) -> None:
+        self.id = node_id
+        self.pid = Pid(node_id, 0, 0)  # the runtime itself, as a sender and a parent
+        self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # bound at start
+        self.context = contextvars.Context()
+        self.processes: dict[Pid, Process] = {}
+        self.registry: Registry[Process] = Registry()
+        self.links = LinkTable()
+        self.reports = reports
+        self.trace: Trace | None = None
+        self.route: SignalRoute = None  # type: ignore[assignment]  # set by the delivery seam
+        self.facade: Any = None  # the Runtime, for ``Actor.runtime``
+        self._rng = random.Random(seed) if seed is not None else None
+        self._serials = itertools.count(1)
+        self._refs = itertools.count(1)
+        self._ready: list[Process] = []
+        self._tick_pending = False
+        self.active = 0  # processes SCHEDULED or RUNNING
+        self._idle_waiters: list[asyncio.Future[None]] = []
+        self.spawned = 0
+        self.exited = 0
+        self.crashed = 0
+
+    def bind(self, loop: asyncio.AbstractEventLoop, trace: Trace | None) -> None:
+        """Attach to the running loop; each turn then runs in a copy of the starter's context."""
+        self.loop = loop
+        self.trace = trace
+        self.context = contextvars.copy_context()
+
+    def make_ref(self) -> Ref:
+        """A new reference, unique within this node."""
+        return Ref(self.id, next(self._refs))
+
+    # Spawning ---------------------------------------------------------------------------------
+
+    def spawn(
+        self,
+        actor: type[Behaviour],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        name: Hashable | None,
+        mailbox: MailboxPolicy,
+        shutdown: float | str,
+        link: Pid | None,
+        core: int,
+        is_async: bool,
+    ) -> Process:
+        """Create, register, link and schedule a process; the arguments are already checked."""
+        pid = Pid(self.id, core, next(self._serials))
+        process = Process(
+            self,
+            pid,
+            actor(),
+            (args, kwargs),
+            parent=link if link is not None else self.pid,
+            policy=mailbox,
+            shutdown=shutdown,
+            is_async=is_async,
+        )
+        self.processes[pid] = process
+        self.spawned += 1
+        if name is not None:
+            self.registry.register(name, process)
+        if link is not None:
+            if link in self.processes:
+                self.links.link(pid, link)
+            else:
+                process.pending_exit = NOPROC  # linked to the dead: dies at its first turn
+        if self.trace is not None:
+            self.trace.record("spawn", pid, actor.__name__)
+        if self.reports.debug:
+            self.reports.log.debug("spawn", pid=repr(pid), actor=actor.__name__, name=safe_repr(name))
+        self.schedule(process)
+        return process
+
+    # Scheduler --------------------------------------------------------------------------------
+
+    def schedule(self, process: Process) -> None:
+        """Put an IDLE process on the ready list."""
+        process.state = SCHEDULED
+        self.active += 1
+        self._ready.append(process)
+        if not self._tick_pending:
+            self._tick_pending = True
+            self.loop.call_soon(self._tick, context=self.context)
+
+    def requeue(self, process: Process) -> None:
+        """Put a process that used up its budget back on the ready list."""
+        self._ready.append(process)
+        if not self._tick_pending:
+            self._tick_pending = True
+            self.loop.call_soon(self._tick, context=self.context)
+
+    def run_now(self, process: Process) -> None:
+        """Run an IDLE sync process's turn at once, in the caller's stack (the call fast path)."""
+        process.state = SCHEDULED
+        self.active += 1
+        self.context.copy().run(self._activate, process)
+
+    def run_pending_turn(self, process: Process) -> None:
+        """Run a scheduled sync process's turn now, in the waiter's stack.
+
+        The fast path of ``start`` and ``wait_exit``: the waiter is about to suspend until this
+        turn has run, so running it first saves a tick and a wake-up. The tick skips the
+        process later, since it is no longer SCHEDULED. The waiter then yields once, so these
+        stay checkpoints.
+        """
+        if process.state == SCHEDULED and not process.is_async:
+            self.context.copy().run(self._activate, process)
+
+    def _tick(self) -> None:
+        # This is the scheduler's loop: run exactly the batch that is ready now; what becomes
+        # ready meanwhile waits for the next tick, behind whatever else the loop has to do.
+        self._tick_pending = False
+        batch = self._ready
+        self._ready = []
+        if self._rng is not None and len(batch) > 1:
+            self._rng.shuffle(batch)
+        context = self.context
+        for process in batch:
+            if process.state == SCHEDULED:  # it may have died since
+                context.copy().run(self._activate, process)
+
+    def _activate(self, process: Process) -> None:
+        try:
+            process.activate()
+        except BaseException as exc:  # noqa: BLE001 - never strand the rest of the batch
+            self.reports.internal_error(process.pid, exc)
+            if process.state != DEAD:
+                process.exit(InternalError(f"internal error while running {process.pid!r}: {exc!r}"))
+
+    def went_idle(self) -> None:
+        """One process stopped being runnable; wake ``wait_idle`` when none is left."""
+        self.active -= 1
+        if not self.active and self._idle_waiters:
+            for waiter in self._idle_waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+            self._idle_waiters.clear()
+
+    async def wait_idle(self) -> None:
+        """Wait until no process has work: every mailbox handled, every burst finished."""
+        while self.active:
+            waiter: asyncio.Future[None] = self.loop.create_future()
+            self._idle_waiters.append(waiter)
+            await waiter
+
+    # Waiting on processes ---------------------------------------------------------------------
+
+    async def wait_start(self, process: Process) -> Pid:
+        """Wait until ``process``'s ``init`` has returned.
+
+        Raises:
+            StartFailed: ``init`` raised, stopped, or the process was killed first.
+            StartIgnored: ``init`` returned ``Ignore``.
+        """
+        waiter: asyncio.Future[Pid] = self.loop.create_future()
+        process.start_waiter = waiter
+        self.run_pending_turn(process)
+        if waiter.done():
+            await asyncio.sleep(0)  # still a checkpoint when init already ran
+        return await waiter
+
+    async def wait_exit(self, pid: Pid, timeout: float | None = None) -> Any:
+        """Wait for ``pid`` to exit and return its reason (``"noproc"`` if it is not alive).
+
+        Raises:
+            TimeoutError: it was still alive after ``timeout`` seconds.
+        """
+        process = self.processes.get(pid)
+        if process is None:
+            await asyncio.sleep(0)
+            return NOPROC
+        waiter = process.exit_waiter()
+        self.run_pending_turn(process)
+        if waiter.done():
+            await asyncio.sleep(0)  # still a checkpoint when the exit already happened
+            return waiter.result()
+        if timeout is None:
+            return await waiter
+        async with asyncio.timeout(timeout):
+            return await waiter
+
+    def pending_calls(self) -> Iterator[Caller]:
+        """Every call still waiting for a reply, in process order (for deadlock reports)."""
+        for process in self.processes.values():
+            if process.calls:
+                yield from process.calls
+
+
+# Process --------------------------------------------------------------------------------------
 
 
 @final
@@ -91,26 +351,23 @@ class Process:
         "groups",
         "init_args",
         "is_async",
-        "links",
         "mailbox",
-        "monitors",
         "name",
+        "node",
         "parent",
         "pending_exit",
         "pid",
-        "runtime",
         "shutdown",
         "start_waiter",
         "state",
         "task",
-        "watching",
     )
 
     def __init__(
         self,
-        runtime: Runtime,
+        node: Node,
         pid: Pid,
-        actor: Actor,
+        actor: Behaviour,
         args: tuple[Any, Any],
         *,
         parent: Pid,
@@ -118,10 +375,10 @@ class Process:
         shutdown: float | str,
         is_async: bool,
     ) -> None:
-        self.runtime = runtime
+        self.node = node
         self.pid = pid
         self.actor = actor
-        actor._process = self
+        actor.__neural_actors_attach__(self)
         self.init_args: tuple[Any, Any] | None = args
         self.parent = parent
         self.mailbox = Mailbox(pid, policy)
@@ -130,30 +387,63 @@ class Process:
         self.state = IDLE
         self.pending_exit: Any = NO_EXIT
         self.task: asyncio.Task[None] | None = None
-        # Each of these is None until first used: most processes never need them, and an
-        # idle process should cost little more than its mailbox.
-        self.calls: set[Caller] | None = None
-        self.links: set[Pid] | None = None
-        self.monitors: dict[Ref, Pid] | None = None  # who watches me
-        self.watching: dict[Ref, Pid] | None = None  # whom I watch
+        # Each of these is None until first used and again once emptied: most processes never
+        # need them, and an idle process should cost little more than its mailbox.
+        self.calls: dict[Caller, None] | None = None
         self.exit_waiters: list[asyncio.Future[Any]] | None = None
         self.start_waiter: asyncio.Future[Pid] | None = None
         self.name: Any = None
-        self.groups: set[Any] | None = None
+        self.groups: dict[Any, None] | None = None
 
     def __repr__(self) -> str:
         name = f" {self.name!r}" if self.name is not None else ""
         return f"<Process {self.pid!r}{name} {type(self.actor).__name__} {STATE_NAMES[self.state]}>"
 
+    @property
+    def state_name(self) -> str:
+        """``idle``, ``scheduled``, ``running`` or ``dead``."""
+        return STATE_NAMES[self.state]
+
+    @property
+    def alive(self) -> bool:
+        """False once the process has exited."""
+        return self.state != DEAD
+
+    # Pending calls ----------------------------------------------------------------------------
+
+    def add_call(self, caller: Caller) -> None:
+        """Remember a call to this process, to fail it at once if the process exits."""
+        calls = self.calls
+        if calls is None:
+            calls = self.calls = {}
+        calls[caller] = None
+
+    def drop_call(self, caller: Caller) -> None:
+        """Forget a call that was answered, failed or gave up."""
+        calls = self.calls
+        if calls is not None:
+            calls.pop(caller, None)
+            if not calls:
+                self.calls = None
+
+    def exit_waiter(self) -> asyncio.Future[Any]:
+        """A future resolved with this process's exit reason."""
+        waiter: asyncio.Future[Any] = self.node.loop.create_future()
+        if self.exit_waiters is None:
+            self.exit_waiters = []
+        self.exit_waiters.append(waiter)
+        return waiter
+
     # Running --------------------------------------------------------------------------------
 
     def activate(self) -> None:
-        """Run one turn; called by the runtime's scheduler for a SCHEDULED process."""
+        """Run one turn; called by the scheduler for a SCHEDULED process."""
         if self.pending_exit is not NO_EXIT:
             self.exit(self.pending_exit)
         elif self.is_async:
             self.state = RUNNING
-            self.task = self.runtime._loop.create_task(self._run_async())
+            self.task = task = self.node.loop.create_task(self._run_async())
+            task.add_done_callback(self._burst_done)
         else:
             self._run_sync()
 
@@ -164,12 +454,16 @@ class Process:
         in_init = self.init_args is not None
         try:
             if in_init:
-                self._finish_init(self._call_init())
+                result = self._call_init()
+                if type(result) is Ignore:
+                    self._ignored()
+                    return
+                self._finish_init(result)
                 in_init = False
             mailbox = self.mailbox
             queue = mailbox.queue
             bounded = mailbox.capacity is not None
-            trace = self.runtime._trace
+            trace = self.node.trace
             handle_cast = actor.handle_cast
             budget = BUDGET
             # This loop is where sync actors spend their lives: pop, dispatch, repeat, until
@@ -193,12 +487,12 @@ class Process:
                 item.reply(stop.reply)
             self.exit(stop.reason if in_init else self._terminate_sync(stop.reason))
             return
-        except Exception as exc:  # noqa: BLE001 - a crash is the process's exit reason
+        except BaseException as exc:  # noqa: BLE001 - a crash is the process's exit reason
             if self.pending_exit is not NO_EXIT:
                 # An exit signal arrived first; Erlang's process would already be dead.
                 self.exit(self.pending_exit)
                 return
-            self.runtime._crash_report(self, exc)
+            self._crashed(exc)
             self.exit(exc if in_init else self._terminate_sync(exc))
             return
         self._settle()
@@ -213,6 +507,9 @@ class Process:
                 result = self._call_init()
                 if inspect.iscoroutine(result):
                     result = await result
+                if type(result) is Ignore:
+                    self._ignored()
+                    return
                 self._finish_init(result)
             in_init = False
             queue = self.mailbox.queue
@@ -233,16 +530,24 @@ class Process:
             if type(item) is Caller and stop.reply is not NoReply:
                 item.reply(stop.reply)
             reason = stop.reason
-        except asyncio.CancelledError:
-            # Only exit signals cancel a burst; anything else cancelling us is a kill.
-            in_init = True  # killed processes do not run terminate
-            reason = self.pending_exit if self.pending_exit is not NO_EXIT else KILLED
-        except Exception as exc:  # noqa: BLE001
+        except asyncio.CancelledError as exc:
+            if self.pending_exit is not NO_EXIT:
+                # Cancelled by an exit signal: die of it, without terminate.
+                in_init = True
+                reason = self.pending_exit
+            elif self.task is not None and self.task.cancelling():
+                # Cancelled from outside the runtime (the loop closing): a kill.
+                in_init = True
+                reason = KILLED
+            else:
+                self._crashed(exc)  # the handler raised it itself: a crash like any other
+                reason = exc
+        except BaseException as exc:  # noqa: BLE001
             if self.pending_exit is not NO_EXIT:
                 in_init = True  # signalled first: die of the signal, without terminate
                 reason = self.pending_exit
             else:
-                self.runtime._crash_report(self, exc)
+                self._crashed(exc)
                 reason = exc
         finally:
             item = None
@@ -254,14 +559,26 @@ class Process:
             reason = await self._terminate_async(actor, reason)
         self.exit(reason)
 
+    def _burst_done(self, task: asyncio.Task[None]) -> None:
+        """Make sure a burst's end is the process's end when the burst never got to say so.
+
+        A task cancelled before its first step never runs its body, so its ``except`` clauses
+        never see the exit signal that cancelled it: without this the process would stay
+        ``running`` for ever (a zombie holding its name).
+        """
+        if self.state != DEAD and self.task is task:
+            self.task = None
+            self.exit(self.pending_exit if self.pending_exit is not NO_EXIT else KILLED)
+
     def _take(self) -> Any:
         """Pop the next item with its accounting (the async loop; the sync one inlines this)."""
         mailbox = self.mailbox
         item = mailbox.queue.popleft()
         if mailbox.capacity is not None:
             mailbox.taken(item)
-        if self.runtime._trace is not None:
-            self.runtime._trace.record("deliver", self.pid, item)
+        trace = self.node.trace
+        if trace is not None:
+            trace.record("deliver", self.pid, item)
         return item
 
     def _call_init(self) -> Any:
@@ -279,8 +596,17 @@ class Process:
             self.start_waiter = None
             if not waiter.done():
                 waiter.set_result(self.pid)
-        if self.runtime._log_debug:
-            self.runtime._log.debug("started", pid=repr(self.pid), actor=type(self.actor).__name__)
+        if self.node.reports.debug:
+            self.node.reports.log.debug("started", pid=repr(self.pid), actor=type(self.actor).__name__)
+
+    def _ignored(self) -> None:
+        """``init`` returned ``Ignore``: tell the starter, then exit normally."""
+        waiter = self.start_waiter
+        if waiter is not None:
+            self.start_waiter = None
+            if not waiter.done():
+                waiter.set_exception(StartIgnored(type(self.actor).__name__))
+        self.exit(NORMAL)
 
     def _settle(self) -> None:
         """End a turn: exit if signalled, else go back on the ready list or to sleep."""
@@ -288,10 +614,14 @@ class Process:
             self.exit(self.pending_exit)
         elif self.mailbox.queue:
             self.state = SCHEDULED
-            self.runtime._requeue(self)
+            self.node.requeue(self)
         else:
             self.state = IDLE
-            self.runtime._went_idle()
+            self.node.went_idle()
+
+    def _crashed(self, exc: BaseException) -> None:
+        self.node.crashed += 1
+        self.node.reports.crash(self.pid, type(self.actor).__name__, self.name, exc)
 
     # Dispatch -------------------------------------------------------------------------------
 
@@ -325,20 +655,20 @@ class Process:
     def _terminate_sync(self, reason: Any) -> Any:
         try:
             self.actor.terminate(reason)
-        except Exception as exc:  # noqa: BLE001 - OTP: a crash in terminate becomes the reason
-            self.runtime._crash_report(self, exc)
+        except BaseException as exc:  # noqa: BLE001 - OTP: a crash in terminate becomes the reason
+            self._crashed(exc)
             return exc
         return reason
 
-    async def _terminate_async(self, actor: Actor, reason: Any) -> Any:
+    async def _terminate_async(self, actor: Behaviour, reason: Any) -> Any:
         try:
             result = actor.terminate(reason)
             if inspect.iscoroutine(result):
                 await result
         except asyncio.CancelledError:
             return self.pending_exit if self.pending_exit is not NO_EXIT else KILLED
-        except Exception as exc:  # noqa: BLE001
-            self.runtime._crash_report(self, exc)
+        except BaseException as exc:  # noqa: BLE001
+            self._crashed(exc)
             return exc
         return reason
 
@@ -353,11 +683,11 @@ class Process:
         """
         if self.state == DEAD:
             return
-        if reason == KILL and not linked and type(reason) is str:
+        if type(reason) is str and reason == KILL and not linked:
             self.note_exit(KILLED)
-        elif self.actor.trap_exit:
+        elif self.actor.trap_exit:  # type: ignore[attr-defined]
             self.deliver_system(Exit(sender, reason))
-        elif reason != NORMAL or type(reason) is not str:
+        elif type(reason) is not str or reason != NORMAL:
             self.note_exit(reason)
         elif sender == self.pid:
             self.note_exit(NORMAL)
@@ -367,7 +697,7 @@ class Process:
         if self.pending_exit is NO_EXIT or reason == KILLED:
             self.pending_exit = reason
         if self.state == IDLE:
-            self.runtime._schedule(self)
+            self.node.schedule(self)
         elif self.task is not None and self.task is not asyncio.current_task():
             self.task.cancel()
 
@@ -375,51 +705,58 @@ class Process:
         """Queue an item that no mailbox policy may drop (exits, downs)."""
         self.mailbox.put_system(item)
         if self.state == IDLE:
-            self.runtime._schedule(self)
+            self.node.schedule(self)
 
     # Exiting --------------------------------------------------------------------------------
 
     def exit(self, reason: Any) -> None:
         """Tear down with ``reason``: calls fail, links and monitors hear, waiters wake."""
-        runtime = self.runtime
+        node = self.node
         pid = self.pid
         was_idle = self.state == IDLE
         self.state = DEAD
+        task = self.task
         self.task = None
-        runtime._forget(self, was_idle)
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+        del node.processes[pid]
+        node.registry.forget(self)
+        if not was_idle:
+            node.went_idle()
         unhandled = self.mailbox.close()
-        if self.calls:
-            error = ActorExited(pid, reason)
-            for caller in list(self.calls):
-                caller.fail(error)
+        calls = self.calls
+        if calls:
             self.calls = None
-        if self.start_waiter is not None and not self.start_waiter.done():
-            self.start_waiter.set_exception(StartFailed(type(self.actor).__name__, reason))
-        self.start_waiter = None
-        processes = runtime._processes
-        if self.links:
-            for other_pid in self.links:
-                other = processes.get(other_pid)
-                if other is not None:
-                    other.links.discard(pid)  # type: ignore[union-attr]
-                    other.receive_exit(pid, reason, linked=True)
-            self.links = None
-        if self.monitors:
-            for ref, watcher_pid in self.monitors.items():
-                watcher = processes.get(watcher_pid)
-                if watcher is not None and watcher.watching is not None:
-                    del watcher.watching[ref]
-                    watcher.deliver_system(Down(ref, pid, reason))
-            self.monitors = None
-        if self.watching:
-            for ref, target_pid in self.watching.items():
-                target = processes.get(target_pid)
-                if target is not None and target.monitors is not None:
-                    target.monitors.pop(ref, None)
-            self.watching = None
-        if self.exit_waiters:
-            for waiter in self.exit_waiters:
-                if not waiter.done():
-                    waiter.set_result(reason)
+            error = ActorExited(pid, reason)
+            for caller in calls:  # in call order, in every run
+                caller.fail(error)
+        waiter = self.start_waiter
+        if waiter is not None:
+            self.start_waiter = None
+            if not waiter.done():
+                waiter.set_exception(StartFailed(type(self.actor).__name__, reason))
+        linked, watchers = node.links.forget(pid)
+        route = node.route
+        for other in linked:
+            route.exit_signal(pid, other, reason, linked=True)
+        for ref, watcher in watchers:
+            route.down(pid, watcher, Down(ref, pid, reason))
+        waiters = self.exit_waiters
+        if waiters:
             self.exit_waiters = None
-        runtime._exited(self, reason, len(unhandled))
+            for exit_waiter in waiters:
+                if not exit_waiter.done():
+                    exit_waiter.set_result(reason)
+        node.exited += 1
+        if node.trace is not None:
+            node.trace.record("exit", pid, reason)
+        node.reports.exited(pid, type(self.actor).__name__, reason, len(unhandled))
+
+
+def describe_pending(node: Node) -> Callable[[], list[str]]:
+    """A deadlock describer for ``node``: one line per call still waiting for its reply."""
+
+    def describe() -> list[str]:
+        return [caller.describe() for caller in node.pending_calls()]
+
+    return describe

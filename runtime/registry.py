@@ -3,34 +3,42 @@
 As Elixir's ``Registry``: a *name* maps to one live process and is released when it exits;
 a *group* key maps to many members (``join``), e.g. every replica of a model shard, so a
 message can be dispatched to all of them. Entries are removed when their process exits, so
-lookups never return a dead pid.
+lookups never return a dead pid. Groups keep join order, in every run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import TYPE_CHECKING, Any, final
+from typing import Any, Generic, Protocol, TypeVar, final
 
 from .errors import NameTaken
 from .pid import Pid
 
-if TYPE_CHECKING:
-    from .process import Process
+__all__ = ["Registrant", "Registry"]
 
-__all__ = ["Registry"]
+
+class Registrant(Protocol):
+    """What the registry needs of a process: its pid and where to note its name and groups."""
+
+    pid: Pid
+    name: Any
+    groups: dict[Any, None] | None
+
+
+P = TypeVar("P", bound=Registrant)
 
 
 @final
-class Registry:
+class Registry(Generic[P]):
     """The name and group tables of one runtime."""
 
     __slots__ = ("_groups", "_names")
 
     def __init__(self) -> None:
-        self._names: dict[Hashable, Process] = {}
-        self._groups: dict[Hashable, dict[Pid, Process]] = {}
+        self._names: dict[Hashable, P] = {}
+        self._groups: dict[Hashable, dict[Pid, P]] = {}
 
-    def register(self, name: Hashable, process: Process) -> None:
+    def register(self, name: Hashable, process: P) -> None:
         """Give ``process`` the unique ``name``.
 
         Raises:
@@ -51,22 +59,18 @@ class Registry:
         if process is not None:
             process.name = None
 
-    def whereis(self, name: Hashable) -> Process | None:
+    def whereis(self, name: Hashable) -> P | None:
         """The live process registered as ``name``, if any."""
         return self._names.get(name)
 
-    def names(self) -> list[Hashable]:
-        """Every registered name."""
-        return list(self._names)
-
-    def join(self, key: Hashable, process: Process) -> None:
+    def join(self, key: Hashable, process: P) -> None:
         """Add ``process`` to group ``key`` (joining twice is harmless)."""
         self._groups.setdefault(key, {})[process.pid] = process
         if process.groups is None:
-            process.groups = set()
-        process.groups.add(key)
+            process.groups = {}
+        process.groups[key] = None
 
-    def leave(self, key: Hashable, process: Process) -> None:
+    def leave(self, key: Hashable, process: P) -> None:
         """Remove ``process`` from group ``key``."""
         members = self._groups.get(key)
         if members is not None:
@@ -74,20 +78,16 @@ class Registry:
             if not members:
                 del self._groups[key]
         if process.groups is not None:
-            process.groups.discard(key)
+            process.groups.pop(key, None)
 
-    def members(self, key: Hashable) -> list[Process]:
+    def members(self, key: Hashable) -> list[P]:
         """The live members of group ``key``, in join order."""
         return list(self._groups.get(key, {}).values())
 
-    def forget(self, process: Process) -> None:
+    def forget(self, process: P) -> None:
         """Drop every entry of an exiting process."""
         if process.name is not None:
             self._names.pop(process.name, None)
         if process.groups:
             for key in list(process.groups):
                 self.leave(key, process)
-
-    def statistics(self) -> dict[str, Any]:
-        """Counts of names and groups."""
-        return {"names": len(self._names), "groups": len(self._groups)}

@@ -153,7 +153,7 @@ class Supervisor(Actor):
         delay = backoff.delay(child.attempt, self.rng)
         child.attempt += 1
         child.restarting = True
-        child.timer = self.send_after(delay, _TryAgain(child.spec.id))
+        child.timer = self.send_after(delay, self.pid, _TryAgain(child.spec.id))
         if child.spec.name is not None:
             child.pausing = self.spawn_link(Pausing, child.spec.id, child.spec.name, backoff.stash, name=child.spec.name)
         self._report("restart_scheduled", child=child.spec.id, delay=round(delay, 6), attempt=child.attempt)

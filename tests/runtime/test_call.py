@@ -1,7 +1,7 @@
 """Calls: replies, deferred replies, dead targets, timeouts, late replies."""
 
 import pytest
-from neural_actors.runtime import Actor, ActorExited, CallingSelf, CallTimeout, Runtime
+from neural_actors.runtime import Actor, ActorExited, CallingSelf, CallTimeout, NoProcess, Runtime
 
 from .helpers import Crash, Deferred, Get, Recorder, Sleep, Sleeper
 
@@ -22,9 +22,12 @@ async def test_call_to_dead_pid_fails_at_once_with_noproc(actor_runtime: Runtime
 
 @pytest.mark.asyncio
 async def test_call_to_unknown_name_fails_with_noproc(actor_runtime: Runtime) -> None:
-    """A name nobody holds is a dead target."""
-    with pytest.raises(ActorExited, match="'nobody' exited: noproc"):
+    """A name nobody holds is a dead target: ``NoProcess``, an ``ActorExited`` with ``noproc``."""
+    with pytest.raises(NoProcess, match="no process is registered as 'nobody'") as info:
         await actor_runtime.call("nobody", Get())
+
+    assert isinstance(info.value, ActorExited)
+    assert ("nobody", "noproc") == (info.value.pid, info.value.reason)
 
 
 @pytest.mark.asyncio

@@ -22,7 +22,7 @@ class Reporter(Actor):
     def handle_cast(self, msg):
         self.cast(self.collector, (self.index, msg))
         if msg < 3:
-            self.send_after(1.0, msg + 1)
+            self.send_after(1.0, self.pid, msg + 1)
 
     def handle_info(self, msg):
         self.handle_cast(msg)

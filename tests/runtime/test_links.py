@@ -146,10 +146,14 @@ async def test_demonitor_flushes_a_down_already_queued(actor_runtime: Runtime) -
 
     class Flusher(Recorder):
         def handle_cast(self, msg):
-            ref = self.monitor(target)
-            self.exit(target, "kill")  # the Down is queued behind this turn
-            self.runtime._processes[target].activate()
-            self.demonitor(ref)
+            if msg == "go":
+                ref = self.monitor(target)
+                self.exit(target, "kill")
+                # The demonitor is queued first; the Down, queued when the target dies, waits
+                # behind it, so it is in the mailbox when the demonitor runs.
+                self.cast(self.pid, ("demonitor", ref))
+            else:
+                self.demonitor(msg[1])
 
     watcher = actor_runtime.spawn(Flusher)
     actor_runtime.cast(watcher, "go")

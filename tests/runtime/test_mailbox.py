@@ -83,15 +83,24 @@ async def _send_all(rt: Runtime, pid: object, values: range) -> None:
 @pytest.mark.asyncio
 async def test_exit_signals_are_never_dropped(actor_runtime: Runtime) -> None:
     """An ``Exit`` reaches a trapping process whose mailbox is full."""
-    pid = actor_runtime.spawn(Recorder, True, mailbox=bounded("drop_newest", capacity=1))
+
+    class Linking(Recorder):
+        def handle_info(self, msg):
+            if type(msg) is tuple and msg[0] == "link":
+                self.link(msg[1])
+            else:
+                super().handle_info(msg)
+
+    pid = actor_runtime.spawn(Linking, True, mailbox=bounded("drop_newest", capacity=1))
     other = actor_runtime.spawn(Recorder)
+    actor_runtime.send(pid, ("link", other))
     await actor_runtime.wait_idle()
-    actor_runtime._link(actor_runtime._processes[pid], other)
     actor_runtime.cast(pid, "fills")
     actor_runtime.cast(pid, "dropped")
     actor_runtime.exit(other, "kill")
-    await actor_runtime.wait_idle()
 
+    assert 1 == actor_runtime.process_info(pid).mailbox.dropped  # full when the exit came
+    await actor_runtime.wait_idle()
     assert ("fills", Exit(other, "killed")) == await actor_runtime.call(pid, Get())
 
 

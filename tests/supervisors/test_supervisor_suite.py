@@ -72,7 +72,7 @@ class Child(Actor):
             raise RuntimeError(f"{self.name} cannot start")
         if self.name in plan.get("exit_at", {}):
             seconds, reason = plan["exit_at"][self.name]
-            self.send_after(seconds, ("exit", reason))
+            self.send_after(seconds, self.pid, ("exit", reason))
 
     def handle_cast(self, msg):
         if msg == "unlink":
