@@ -14,6 +14,7 @@ from .clock import run as run
 from .errors import ActorExited as ActorExited
 from .errors import CallingSelf as CallingSelf
 from .errors import CallTimeout as CallTimeout
+from .errors import Deadlock as Deadlock
 from .errors import InternalError as InternalError
 from .errors import MailboxFull as MailboxFull
 from .errors import NameTaken as NameTaken
@@ -41,7 +42,7 @@ from .runtime import TimerRef as TimerRef
 
 __all__ = [
     "Actor", "ActorExited", "BlockingRuntime", "CallTimeout", "Caller", "CallingSelf", "Continue",
-    "Down", "Exit", "FrozenDict", "InternalError", "MailboxFull", "MailboxPolicy",
+    "Deadlock", "Down", "Exit", "FrozenDict", "InternalError", "MailboxFull", "MailboxPolicy",
     "MailboxStatistics", "NameTaken", "NoProcess", "NoReply", "Pid", "ProcessInfo", "Ref",
     "Runtime", "RuntimeClosed", "RuntimeStatistics", "StartFailed", "Stop", "TimerRef",
     "VirtualEventLoop", "check_immutable", "format_reason", "freeze", "is_normal", "is_shutdown",
