@@ -23,6 +23,7 @@ from neural_actors.runtime import Caller as Caller
 from neural_actors.runtime import CallingSelf as CallingSelf
 from neural_actors.runtime import CallTimeout as CallTimeout
 from neural_actors.runtime import Continue as Continue
+from neural_actors.runtime import Deadlock as Deadlock
 from neural_actors.runtime import Down as Down
 from neural_actors.runtime import Exit as Exit
 from neural_actors.runtime import FrozenDict as FrozenDict
@@ -73,6 +74,7 @@ __all__ = [
     "ChildRestarting",
     "ChildSpec",
     "Continue",
+    "Deadlock",
     "Down",
     "DynamicSupervisor",
     "Exit",

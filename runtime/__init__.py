@@ -21,6 +21,7 @@ from .delivery import Transport as Transport
 from .errors import ActorExited as ActorExited
 from .errors import CallingSelf as CallingSelf
 from .errors import CallTimeout as CallTimeout
+from .errors import Deadlock as Deadlock
 from .errors import InternalError as InternalError
 from .errors import MailboxFull as MailboxFull
 from .errors import NameTaken as NameTaken
@@ -51,7 +52,7 @@ from .runtime import TimerRef as TimerRef
 
 __all__ = [
     "Actor", "ActorExited", "BlockingRuntime", "CallTimeout", "Caller", "CallingSelf", "Continue",
-    "Delivery", "Dispatched", "Down", "Exit", "FrozenDict", "Ignore", "InternalError", "Logger",
+    "Deadlock", "Delivery", "Dispatched", "Down", "Exit", "FrozenDict", "Ignore", "InternalError", "Logger",
     "MailboxFull", "MailboxPolicy", "MailboxStatistics", "NameTaken", "NoProcess", "NoReply",
     "Pid", "ProcessInfo", "Ref", "Runtime", "RuntimeClosed", "RuntimeStatistics", "Shutdown",
     "SignalKind", "StartFailed", "StartIgnored", "Stop", "TimerRef", "Transport",

@@ -7,6 +7,7 @@ them without parsing text.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -149,3 +150,25 @@ def safe_repr(value: Any) -> str:
         return repr(value)
     except Exception:  # noqa: BLE001 - a broken __repr__ of user code
         return f"<{type(value).__name__}>"
+
+
+class Deadlock(RuntimeError):
+    """Raised when a virtual-clock loop would wait for ever: no task can run, nothing can wake one.
+
+    No timer is pending, no executor work is in flight, and nothing from outside (another thread,
+    a socket, a signal) woke the loop within its grace of ``grace`` real seconds. ``waits`` names
+    each waiting task and the line it waits at, then what higher layers wait on (pending calls).
+    """
+
+    def __init__(self, waits: Sequence[str], grace: float) -> None:
+        super().__init__(tuple(waits), grace)
+        self.waits = tuple(waits)
+        self.grace = grace
+
+    def __str__(self) -> str:
+        waiting = "".join(f"\n  {line}" for line in self.waits) or " nothing"
+        return (
+            f"no task can run: no timer is pending, no executor work is in flight, and nothing woke "
+            f"the loop within {self.grace} real seconds (if another thread or process will, give "
+            f"VirtualEventLoop a longer deadlock_after, or None). Waiting:{waiting}"
+        )
