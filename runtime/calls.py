@@ -59,9 +59,9 @@ class Caller:
         Raises:
             TypeError: ``value`` is mutable (replies are checked as messages are).
         """
-        self._target.drop_call(self)
         if not self._future.done():
-            self._route.reply(self, value)
+            self._route.reply(self, value)  # checked first: a refused reply leaves the call pending
+        self._target.drop_call(self)
 
     def fail(self, error: BaseException) -> None:
         """Raise ``error`` in the waiting caller instead of replying."""

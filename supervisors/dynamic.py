@@ -15,6 +15,7 @@ from typing import Any
 from neural_actors.runtime import (
     Actor,
     Exit,
+    FrozenDict,
     Pid,
     Runtime,
     StartFailed,
@@ -69,8 +70,8 @@ class DynamicSupervisor(Actor):
             case ("count_children",):
                 total = len(self.children) + len(self.restarting)
                 supervisors = total if self.template.type == "supervisor" else 0
-                return {"specs": 1, "active": len(self.children), "supervisors": supervisors,
-                        "workers": total - supervisors, "restarts": self.intensity.total}
+                return FrozenDict({"specs": 1, "active": len(self.children), "supervisors": supervisors,
+                        "workers": total - supervisors, "restarts": self.intensity.total})
             case ("terminate_child", pid):
                 if type(pid) is not Pid:
                     return SupervisorError("simple_one_for_one", pid, "a dynamic supervisor's children are named by pid")

@@ -22,6 +22,7 @@ import structlog
 from neural_actors.runtime import (
     Actor,
     Exit,
+    FrozenDict,
     NameTaken,
     Pid,
     Runtime,
@@ -242,8 +243,8 @@ class Supervisor(Actor):
             case ("count_children",):
                 active = sum(c.pid is not None for c in self.children)
                 supervisors = sum(c.spec.type == "supervisor" for c in self.children)
-                return {"specs": len(self.children), "active": active, "supervisors": supervisors,
-                        "workers": len(self.children) - supervisors, "restarts": self.intensity.total}
+                return FrozenDict({"specs": len(self.children), "active": active, "supervisors": supervisors,
+                        "workers": len(self.children) - supervisors, "restarts": self.intensity.total})
             case ("start_child", spec):
                 return await self._start_child(spec)
             case ("terminate_child", child_id):
@@ -343,7 +344,7 @@ async def which_children(runtime: Runtime, supervisor: Any) -> tuple[tuple[Hasha
 
 async def count_children(runtime: Runtime, supervisor: Any) -> dict[str, int]:
     """Counts of specs, active children, supervisors, workers, and restarts so far."""
-    return await _manage(runtime, supervisor, ("count_children",))
+    return dict(await _manage(runtime, supervisor, ("count_children",)))
 
 
 async def start_child(runtime: Runtime, supervisor: Any, spec: ChildSpec) -> Pid:

@@ -354,7 +354,7 @@ async def test_child_adm(actor_runtime: Runtime) -> None:
 
     with pytest.raises(SupervisorError, match="not_found"):
         await terminate_child(rt, sup, "hej")
-    with pytest.raises(ActorExited, match="'foo' exited: noproc"):
+    with pytest.raises(ActorExited, match="no process is registered as 'foo'"):
         await terminate_child(rt, "foo", "child1")
     watches = watch(rt, pid)
     await terminate_child(rt, sup, "child1")
