@@ -45,6 +45,15 @@ from neural_actors.runtime import is_normal as is_normal
 from neural_actors.runtime import is_shutdown as is_shutdown
 from neural_actors.runtime import message as message
 from neural_actors.runtime import run as run
+from neural_actors.runtime import Dispatched as Dispatched
+from neural_actors.runtime import Ignore as Ignore
+from neural_actors.runtime import InternalError as InternalError
+from neural_actors.runtime import MailboxStatistics as MailboxStatistics
+from neural_actors.runtime import ProcessInfo as ProcessInfo
+from neural_actors.runtime import RuntimeStatistics as RuntimeStatistics
+from neural_actors.runtime import Shutdown as Shutdown
+from neural_actors.runtime import StartIgnored as StartIgnored
+from neural_actors.runtime import TimerRef as TimerRef
 from neural_actors.supervisors import RESTARTING as RESTARTING
 from neural_actors.supervisors import Backoff as Backoff
 from neural_actors.supervisors import ChildRestarting as ChildRestarting
@@ -75,25 +84,34 @@ __all__ = [
     "ChildSpec",
     "Continue",
     "Deadlock",
+    "Dispatched",
     "Down",
     "DynamicSupervisor",
     "Exit",
     "FrozenDict",
+    "Ignore",
+    "InternalError",
     "InvalidChildSpec",
     "MailboxFull",
     "MailboxPolicy",
+    "MailboxStatistics",
     "NameTaken",
     "NoProcess",
     "NoReply",
     "Pid",
+    "ProcessInfo",
     "Ref",
     "Runtime",
     "RuntimeClosed",
+    "RuntimeStatistics",
+    "Shutdown",
     "StartFailed",
+    "StartIgnored",
     "Stop",
     "Supervisor",
     "SupervisorError",
     "SupervisorFlags",
+    "TimerRef",
     "VirtualEventLoop",
     "check_immutable",
     "count_children",
