@@ -23,7 +23,7 @@ is a method here, so the runtime knows the sender of every message it carries.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Coroutine, Hashable
 from typing import TYPE_CHECKING, Any
 
 from .checks import check_seconds
@@ -177,13 +177,14 @@ class Actor:
         """Send ``msg`` to ``target``'s ``handle_info``."""
         self.runtime.delivery.send(self._process.pid, target, msg)
 
-    async def call(self, target: Pid | Hashable, msg: Any, timeout: float | None = 5.0) -> Any:
-        """Call ``target`` and wait for the reply; calling yourself raises ``CallingSelf``."""
+    def call(self, target: Pid | Hashable, msg: Any, timeout: float | None = 5.0) -> Coroutine[Any, Any, Any]:
+        """Call ``target`` and wait for the reply (``await self.call(...)``); calling yourself
+        raises ``CallingSelf`` at once."""
         process = self._process
         if target == process.pid or (process.name is not None and target == process.name):
             raise CallingSelf(f"{process.pid!r} called itself, which would deadlock; handle the request directly")
         check_seconds("timeout", timeout, none_ok=True)
-        return await self.runtime.delivery.call(process.pid, target, msg, timeout)
+        return self.runtime.delivery.call(process.pid, target, msg, timeout)
 
     def send_after(self, delay: float, target: Pid | Hashable, msg: Any) -> TimerRef:
         """Send ``msg`` to ``target``'s ``handle_info`` after ``delay`` seconds (``self.pid`` for

@@ -93,12 +93,17 @@ class Delivery:
         """
         if type(msg) not in SCALARS:
             check_immutable(msg)
-        process = self._node.processes.get(target) if type(target) is Pid else self.resolve(target)
+        node = self._node
+        process = node.processes.get(target) if type(target) is Pid else self.resolve(target)
         if process is None:
             self._dead_letter(sender, target, msg)
         elif self.transport is None:
+            # The commonest delivery of all, so ``_queued`` is written out here.
             if process.mailbox.put_nowait(msg):
-                self._queued(sender, process, msg)
+                if node.trace is not None:
+                    node.trace.record("send", sender, process.pid, msg)
+                if process.state == IDLE:
+                    node.schedule(process)
         else:
             self._carry(sender, process.pid, "cast", msg)
 
