@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
 
-Figures = Mapping[str, float]
+Figures = Mapping[str, Any]
 Better = Literal["higher", "lower"]
 
 
