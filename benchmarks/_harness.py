@@ -3,7 +3,7 @@
 Every benchmark compares our runtime with a baseline written in plain asyncio, in the same run.
 A noisy machine (other work, frequency changes) shifts whole stretches of time, so the sides
 take turns: each round runs every side once, back to back, and the order rotates by round
-(ours-raw, raw-ours, ...), so neither side always gets the warmer or the quieter slot. Each
+(with two sides: ours-raw, raw-ours, ...), so no side always gets the warmer or quieter slot. Each
 figure is a median over rounds, and each ratio is the median of the per-round ratios, which are
 printed too: their spread says how far to trust the figure.
 """
@@ -17,7 +17,7 @@ import multiprocessing
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 Figures = Mapping[str, Any]
 Better = Literal["higher", "lower"]
@@ -43,7 +43,7 @@ class Stopwatch:
 
     __slots__ = ("_cpu0", "_paused", "_wall0", "cpu", "wall")
 
-    def __enter__(self) -> Stopwatch:
+    def __enter__(self) -> Self:
         self._paused = pause_collector and gc.isenabled()
         if self._paused:
             gc.collect()
@@ -132,30 +132,24 @@ def compare(
     *,
     cpu: tuple[list[float], list[float]] | None = None,
     base_name: str = "raw",
-    scale: float = 1.0,
-) -> float:
+) -> None:
     """Print medians of both sides, the median per-round ratio ours/base, and each round's ratio.
 
     Args:
         title: what was measured.
-        unit: the unit of the printed figures (after ``scale``).
+        unit: the unit of the printed figures.
         better: whether a higher or a lower figure is the better one.
         ours, base: one figure per round, paired by round (wall-clock based for times).
         cpu: the same figures computed from CPU time (ours, base); adds their median ratio.
         base_name: the baseline's label.
-        scale: multiplies the printed figures (not the ratios).
-
-    Returns:
-        The median per-round ratio.
     """
     ratio = _median_ratio(ours, base)
     by_cpu = f"  (CPU time {_median_ratio(*cpu):5.2f}x)" if cpu is not None else " " * 18
+    rounds = " ".join(f"{o / b:.2f}" for o, b in zip(ours, base))
+    ours_median, base_median = _fmt(statistics.median(ours)), _fmt(statistics.median(base))
+    medians = f"ours {ours_median:>11}   {base_name} {base_median:>11}"
     print(f"{title:<66} {unit}, {better} is better")
-    print(
-        f"    ours {_fmt(statistics.median(ours) * scale):>11}   {base_name} {_fmt(statistics.median(base) * scale):>11}"
-        f"   ours/{base_name} {ratio:5.2f}x{by_cpu}   per round {' '.join(f'{o / b:.2f}' for o, b in zip(ours, base))}"
-    )
-    return ratio
+    print(f"    {medians}   ours/{base_name} {ratio:5.2f}x{by_cpu}   per round {rounds}")
 
 
 def _median_ratio(ours: list[float], base: list[float]) -> float:

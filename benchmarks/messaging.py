@@ -167,7 +167,9 @@ async def _time_asks(n: int, ask: Callable[[int], Awaitable[int]]) -> Figures:
             t0 = clock()
             await ask(i)
             latencies.append(clock() - t0)
-    return watch.figures(p50=percentile(latencies, 0.5) / 1e3, p99=percentile(latencies, 0.99) / 1e3)
+    return watch.figures(
+        p50=percentile(latencies, 0.5) / 1e3, p99=percentile(latencies, 0.99) / 1e3
+    )
 
 
 # spawn: n idle actors, until every one has started -----------------------------------------
@@ -332,16 +334,35 @@ def rates(title: str, unit: str, count: int, ours: list[Figures], raw: list[Figu
     compare(title, unit, "higher", ours_wall, raw_wall, cpu=(ours_cpu, raw_cpu))
 
 
-def pair(rounds: int, ours: Callable[[], Figures], raw: Callable[[], Figures]) -> tuple[list[Figures], list[Figures]]:
+def pair(
+    rounds: int, ours: Callable[[], Figures], raw: Callable[[], Figures]
+) -> tuple[list[Figures], list[Figures]]:
     results = interleave(rounds, {"ours": ours, "raw": raw})
     return results["ours"], results["raw"]
 
 
+HEADER = """\
+baseline: a raw asyncio actor (an asyncio.Queue and a task). Each round runs ours and raw back
+to back in this process, each on a fresh loop; who goes first alternates (ours-raw, raw-ours).
+{rounds} rounds; figures are medians over rounds; ours/raw is the median of the per-round ratios
+of wall-clock figures, and "per round" lists them; "CPU time" is the same ratio by this thread's
+CPU time, which a busy neighbour cannot inflate. Garbage collector: {gc}.
+"""
+
+FANOUT_NOTE = """\
+  (yield per round: the sender yields after each round, so each raw task wakes once per message;
+   batch then drain: all rounds are cast before the sender yields, so each raw task wakes once)"""
+
+MEMORY_NOTE = """\
+  (RSS delta: what the OS charges, allocator slack included; tracemalloc: bytes of live Python
+   objects, in an interpreter of its own since tracing inflates RSS)"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds (a smoke run)")
-    parser.add_argument("--rounds", type=int, help="rounds per figure (median reported)")
-    parser.add_argument("--gc", action="store_true", help="keep the garbage collector on in timed sections")
+    parser.add_argument("--quick", action="store_true", help="smoke sizes, a few seconds")
+    parser.add_argument("--rounds", type=int, help="rounds per figure (medians reported)")
+    parser.add_argument("--gc", action="store_true", help="keep the collector on when timing")
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     if args.rounds:
@@ -350,72 +371,66 @@ def main() -> None:
     rounds = sizes.rounds
     started = time.perf_counter()
 
+    quick = " (--quick: smoke sizes, figures not to be quoted)" if args.quick else ""
+    print(f"neural-actors messaging benchmark{quick}")
     print(
-        f"neural-actors messaging benchmark{' (--quick: smoke sizes, figures not to be quoted)' if args.quick else ''}\n"
-        f"baseline: a raw asyncio actor (an asyncio.Queue and a task). Each round runs ours and raw back to\n"
-        f"back in this process, each on a fresh loop; who goes first alternates (ours-raw, raw-ours, ...).\n"
-        f"{rounds} rounds; figures are medians over rounds.\n"
-        f"ours/raw: median of the per-round ratios of wall-clock figures; per round: each round's ratio;\n"
-        f"CPU time: the same ratio by this thread's CPU time, which a busy neighbour cannot inflate.\n"
-        f"garbage collector {'on' if args.gc else 'paused'} in timed sections"
-        f"{'' if args.gc else ' (--gc keeps it on)'}.\n"
+        HEADER.format(
+            rounds=rounds, gc="on" if args.gc else "paused in timed sections (--gc keeps it on)"
+        )
     )
 
     def timed(measure: Callable[..., Awaitable[Figures]], *params: object) -> Callable[[], Figures]:
         return run_async(functools.partial(measure, *params))
 
-    ours, raw = pair(rounds, timed(tell_ours, sizes.tells), timed(tell_raw, sizes.tells))
-    rates(f"tell: {sizes.tells:,} casts, 1 sender -> 1 actor", "msg/s", sizes.tells, ours, raw)
+    n = sizes.tells
+    ours, raw = pair(rounds, timed(tell_ours, n), timed(tell_raw, n))
+    rates(f"tell: {n:,} casts, 1 sender -> 1 actor", "msg/s", n, ours, raw)
 
-    ours, raw = pair(rounds, timed(ask_ours, sizes.asks), timed(ask_raw, sizes.asks))
-    rates(f"ask: {sizes.asks:,} calls, one at a time", "ask/s", sizes.asks, ours, raw)
+    n = sizes.asks
+    ours, raw = pair(rounds, timed(ask_ours, n), timed(ask_raw, n))
+    rates(f"ask: {n:,} calls, one at a time", "ask/s", n, ours, raw)
     compare("ask latency p50 (wall clock)", "us", "lower", column(ours, "p50"), column(raw, "p50"))
     compare("ask latency p99 (wall clock)", "us", "lower", column(ours, "p99"), column(raw, "p99"))
 
-    ours, raw = pair(rounds, timed(spawn_ours, sizes.spawns), timed(spawn_raw, sizes.spawns))
-    rates(f"spawn: {sizes.spawns:,} idle actors, until all have started", "spawn/s", sizes.spawns, ours, raw)
+    n = sizes.spawns
+    ours, raw = pair(rounds, timed(spawn_ours, n), timed(spawn_raw, n))
+    rates(f"spawn: {n:,} idle actors, until all have started", "spawn/s", n, ours, raw)
 
+    n, fan_rounds = sizes.fan, sizes.fan_rounds
     for label, yield_per_round in (("yield per round", True), ("batch then drain", False)):
         ours, raw = pair(
             rounds,
-            timed(fanout_ours, sizes.fan, sizes.fan_rounds, yield_per_round),
-            timed(fanout_raw, sizes.fan, sizes.fan_rounds, yield_per_round),
+            timed(fanout_ours, n, fan_rounds, yield_per_round),
+            timed(fanout_raw, n, fan_rounds, yield_per_round),
         )
-        count = sizes.fan * sizes.fan_rounds
-        rates(f"fan-out, {label}: {sizes.fan:,} actors x {sizes.fan_rounds} rounds", "msg/s", count, ours, raw)
-    print(
-        "  (yield per round: the sender yields after each round, so each raw task wakes once per message;\n"
-        "   batch then drain: all rounds are cast before the sender yields, so each raw task wakes once)"
-    )
+        title = f"fan-out, {label}: {n:,} actors x {fan_rounds} rounds"
+        rates(title, "msg/s", n * fan_rounds, ours, raw)
+    print(FANOUT_NOTE)
 
-    stops = interleave(
-        rounds,
-        {
-            "shutdown": timed(stop_ours_shutdown, sizes.stops),
-            "each": timed(stop_ours_each, sizes.stops),
-            "raw": timed(stop_raw, sizes.stops),
-        },
-    )
+    n = sizes.stops
+    sides = {"shutdown": stop_ours_shutdown, "each": stop_ours_each, "raw": stop_raw}
+    stops = interleave(rounds, {name: timed(measure, n) for name, measure in sides.items()})
     raw_wall, raw_cpu = milliseconds(stops["raw"])
-    for side, how in (("shutdown", "ours: rt.shutdown()"), ("each", "ours: await rt.stop(pid) each")):
-        ours_wall, ours_cpu = milliseconds(stops[side])
-        title = f"stop {sizes.stops:,} idle actors, {how}"
+    for name, how in (("shutdown", "rt.shutdown()"), ("each", "await rt.stop(pid) each")):
+        ours_wall, ours_cpu = milliseconds(stops[name])
+        title = f"stop {n:,} idle actors, ours: {how}"
         compare(title, "ms", "lower", ours_wall, raw_wall, cpu=(ours_cpu, raw_cpu))
     print("  (raw: cancel every task, then await each; rounds rotate shutdown / each / raw)")
 
-    print(f"memory per actor, {sizes.memory:,} actors; each side in a fresh interpreter, {sizes.memory_rounds} round(s)")
+    n = sizes.memory
+    print(f"memory per actor, {n:,} actors, each side in a fresh interpreter:")
     for traced, what in ((False, "RSS delta"), (True, "tracemalloc live bytes")):
         ours, raw = pair(
-            sizes.memory_rounds,
-            run_fresh(memory_ours, sizes.memory, traced),
-            run_fresh(memory_raw, sizes.memory, traced),
+            sizes.memory_rounds, run_fresh(memory_ours, n, traced), run_fresh(memory_raw, n, traced)
         )
-        for figure, when in (("idle", "idle, before any message"), ("called", "after one call to each")):
-            compare(f"  {what}, {when}", "KiB", "lower", column(ours, figure), column(raw, figure), scale=1 / 1024)
-    print(
-        "  (RSS delta: what the OS charges, allocator slack included; tracemalloc: bytes of live Python\n"
-        "   objects, measured in a separate interpreter since tracing inflates RSS)"
-    )
+        for figure, when in (
+            ("idle", "idle, before any message"),
+            ("called", "after one call to each"),
+        ):
+            ours_kib = [b / 1024 for b in column(ours, figure)]
+            raw_kib = [b / 1024 for b in column(raw, figure)]
+            compare(f"  {what}, {when}", "KiB", "lower", ours_kib, raw_kib)
+    print(MEMORY_NOTE)
 
     print(f"\ntook {time.perf_counter() - started:.1f} s")
 

@@ -125,9 +125,14 @@ async def _client_restarts(
 async def by_name_ours(restarts: int) -> Figures:
     async with Runtime() as rt:
         flags = SupervisorFlags(intensity=restarts + 1, period=3600)
-        await rt.start(Supervisor, flags, [ChildSpec(id="worker", start=(Target, ()), name="worker")])
+        await rt.start(
+            Supervisor, flags, [ChildSpec(id="worker", start=(Target, ()), name="worker")]
+        )
         return await _client_restarts(
-            restarts, lambda: rt.cast("worker", "crash"), lambda: rt.call("worker", "ping"), ActorExited
+            restarts,
+            lambda: rt.cast("worker", "crash"),
+            lambda: rt.call("worker", "ping"),
+            ActorExited,
         )
 
 
@@ -174,7 +179,7 @@ async def raw_supervisor(name: Hashable, registry: dict[Hashable, RawWorker], lo
         worker = RawWorker(name, registry)
         try:
             await worker.task
-        except Exception as exc:  # noqa: BLE001 - a crash of the child is what we supervise
+        except Exception as exc:  # a crash of the child is what we supervise
             if logger is not None:
                 logger.error("child_crashed", exc_info=exc)
         else:
@@ -223,7 +228,9 @@ def default_logging() -> None:
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(DEVNULL))
 
 
-def side(configure: Callable[[], None], measure: Callable[[], Awaitable[Figures]]) -> Callable[[], Figures]:
+def side(
+    configure: Callable[[], None], measure: Callable[[], Awaitable[Figures]]
+) -> Callable[[], Figures]:
     def run() -> Figures:
         configure()
         return asyncio.run(measure())
@@ -265,71 +272,79 @@ def latency(title: str, ours: list[Figures], base: list[Figures], base_name: str
     ours_medians = [statistics.median(r["latencies"]) for r in ours]
     base_medians = [statistics.median(r["latencies"]) for r in base]
     compare(title, "us", "lower", ours_medians, base_medians, base_name=base_name)
-    ours_all = [x for r in ours for x in r["latencies"]]
-    base_all = [x for r in base for x in r["latencies"]]
-    print(
-        f"      over all restarts: ours p50 {percentile(ours_all, 0.5):.1f} p99 {percentile(ours_all, 0.99):.1f} us;"
-        f" {base_name} p50 {percentile(base_all, 0.5):.1f} p99 {percentile(base_all, 0.99):.1f} us"
-    )
+    print(f"      over all restarts: ours {_tail(ours)}; {base_name} {_tail(base)}")
+
+
+def _tail(rounds: list[Figures]) -> str:
+    latencies = [x for r in rounds for x in r["latencies"]]
+    return f"p50 {percentile(latencies, 0.5):.1f} us, p99 {percentile(latencies, 0.99):.1f} us"
+
+
+HEADER = """\
+{restarts:,} restarts per side in {rounds} rounds on the real clock. Each round runs every side
+once, each on a fresh loop, in an order that rotates by round. Figures are medians of the
+per-round median latencies; ours/base is the median of the per-round ratios, and "per round"
+lists them. Garbage collector on (pauses show in p99).
+"""
+
+STRATEGY_NOTE = """\
+restart latency per strategy: crash -> the new child answers a call by pid; reports filtered
+  baseline: no supervisor; kill the child and spawn a new one by hand, then call it"""
+
+BY_NAME_NOTE = """\
+one_for_one restart as seen by a client by name: the client crashes the child (a cast by name)
+and calls it by name, retrying each failed call after one yield; time from crash to answer
+  raw: a hand-written asyncio supervisor task awaiting a worker task (a queue), restarting it
+  on an exception and registering it by name in a dict; it logs nothing unless stated"""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds (a smoke run)")
+    parser.add_argument("--quick", action="store_true", help="smoke sizes, a few seconds")
     args = parser.parse_args()
     restarts, soak = (500, 5_000) if args.quick else (10_000, 100_000)
-    per_round = restarts // ROUNDS
+    n = restarts // ROUNDS
     started = time.perf_counter()
-    print(
-        f"neural-actors supervision benchmark{' (--quick: smoke sizes, figures not to be quoted)' if args.quick else ''}\n"
-        f"{restarts:,} restarts per side in {ROUNDS} rounds on the real clock; each round runs every side once, each on\n"
-        f"a fresh loop, in an order that rotates by round. Figures are medians of the per-round median latencies;\n"
-        f"ratios are medians of the per-round ratios; per round: each round's ratio. Garbage collector on.\n"
-    )
+    quick = " (--quick: smoke sizes, figures not to be quoted)" if args.quick else ""
+    print(f"neural-actors supervision benchmark{quick}")
+    print(HEADER.format(restarts=restarts, rounds=ROUNDS))
 
-    print("restart latency per strategy: crash -> the new child answers a call by pid; reports filtered")
-    print("  baseline: no supervisor; kill the child and spawn a new one by hand, then call it")
-    filtered_logging()
-    runs = interleave(
-        ROUNDS,
-        {
-            "baseline": side(filtered_logging, functools.partial(respawn_latencies, per_round)),
-            **{s: side(filtered_logging, functools.partial(restart_latencies, s, per_round)) for s in STRATEGIES},
-        },
-    )
+    print(STRATEGY_NOTE)
+    sides = {"baseline": side(filtered_logging, functools.partial(respawn_latencies, n))}
+    for strategy in STRATEGIES:
+        sides[strategy] = side(filtered_logging, functools.partial(restart_latencies, strategy, n))
+    runs = interleave(ROUNDS, sides)
     for strategy in STRATEGIES:
         latency(f"  {strategy} (3 children)", runs[strategy], runs["baseline"], "baseline")
 
-    print(
-        "\none_for_one restart as seen by a client by name: the client crashes the child (cast by name), then calls\n"
-        "it by name, retrying each failed call after one yield; time from the crash to the answer\n"
-        "  raw: a hand-written asyncio supervisor task awaiting a worker task (a queue), restarting it on an\n"
-        "  exception and registering it by name in a dict; it logs nothing unless stated"
-    )
+    print(f"\n{BY_NAME_NOTE}")
     runs = interleave(
         ROUNDS,
         {
-            "filtered": side(filtered_logging, functools.partial(by_name_ours, per_round)),
-            "default": side(default_logging, functools.partial(by_name_ours, per_round)),
-            "raw": side(filtered_logging, functools.partial(by_name_raw, per_round)),
-            "raw logging": side(default_logging, functools.partial(by_name_raw, per_round, log=True)),
+            "ours filtered": side(filtered_logging, functools.partial(by_name_ours, n)),
+            "ours default": side(default_logging, functools.partial(by_name_ours, n)),
+            "raw": side(filtered_logging, functools.partial(by_name_raw, n)),
+            "raw logging": side(default_logging, functools.partial(by_name_raw, n, log=True)),
         },
     )
-    latency("  ours, reports filtered (as above)", runs["filtered"], runs["raw"], "raw")
-    latency("  ours, structlog's default configuration, output to /dev/null", runs["default"], runs["raw"], "raw")
+    default = runs["ours default"]
+    latency("  ours, reports filtered", runs["ours filtered"], runs["raw"], "raw")
+    latency("  ours, structlog's default configuration, to /dev/null", default, runs["raw"], "raw")
     latency(
-        "  the same, against raw logging each crash (error with exc_info, defaults)",
-        runs["default"], runs["raw logging"], "raw+log",
+        "  the same, raw logging each crash (structlog defaults)",
+        default,
+        runs["raw logging"],
+        "raw+log",
     )
-    failed = {name: statistics.mean(column(results, "failed")) for name, results in runs.items()}
-    print(
-        "  failed calls per restart, as the client saw them: "
-        + ", ".join(f"{name} {value:.2f}" for name, value in failed.items())
+    failed = ", ".join(
+        f"{name} {statistics.mean(column(r, 'failed')):.2f}" for name, r in runs.items()
     )
+    print(f"  failed calls per restart, as the client saw them: {failed}")
 
     filtered_logging()
     before, after = asyncio.run(rss_growth(soak))
-    print(f"\nRSS over {soak:,} one_for_one restarts: {before:.1f} MiB -> {after:.1f} MiB ({after - before:+.1f} MiB)")
+    growth = f"{before:.1f} MiB -> {after:.1f} MiB ({after - before:+.1f} MiB)"
+    print(f"\nRSS over {soak:,} one_for_one restarts, reports filtered: {growth}")
     print(f"\ntook {time.perf_counter() - started:.1f} s")
 
 
