@@ -276,11 +276,16 @@ async def fanout_raw(actors: int, rounds: int, yield_per_round: bool) -> Figures
 
 
 def _memory_probe(traced: bool) -> Callable[[], int]:
+    """Bytes in use after a full collection: traced live bytes, or this process's RSS."""
     if traced:
         tracemalloc.start()
-        return lambda: (gc.collect(), tracemalloc.get_traced_memory()[0])[1]
     process = psutil.Process(os.getpid())
-    return lambda: (gc.collect(), process.memory_info().rss)[1]
+
+    def measure() -> int:
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0] if traced else process.memory_info().rss
+
+    return measure
 
 
 async def memory_ours(n: int, traced: bool) -> Figures:
