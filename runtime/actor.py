@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from .checks import check_seconds
 from .errors import CallingSelf, safe_repr
 from .links import NOPROC, Down
+from .message import check_immutable
 from .pid import Pid, Ref
 from .reports import Logger
 
@@ -148,7 +149,12 @@ class Actor:
         self._process.mailbox.flush_down(ref)
 
     def exit(self, pid: Pid, reason: Any) -> None:
-        """Send an exit signal to ``pid`` from this process (``"kill"`` cannot be trapped)."""
+        """Send an exit signal to ``pid`` from this process (``"kill"`` cannot be trapped).
+
+        Raises:
+            TypeError: ``reason`` is mutable.
+        """
+        check_immutable(reason, "exit reason")
         self.runtime.delivery.exit_signal(self._process.pid, pid, reason, linked=False)
 
     def spawn_link(self, actor: type[Actor], *args: Any, **options: Any) -> Pid:

@@ -13,6 +13,8 @@ from typing import Any, ClassVar, Final, Protocol, final, runtime_checkable
 
 import attrs
 
+from .message import check_immutable
+
 __all__ = ["CALLBACKS", "Behaviour", "Continue", "Ignore", "NoReply", "Stop", "is_async_behaviour"]
 
 CALLBACKS = ("init", "handle_call", "handle_cast", "handle_info", "handle_continue", "terminate")
@@ -84,6 +86,8 @@ class Stop(Exception):
     """
 
     def __init__(self, reason: Any = "normal", *, reply: Any = NoReply) -> None:
+        # Links and monitors share the reason: refuse a mutable one here, in the raiser's frame.
+        check_immutable(reason, "Stop.reason")
         super().__init__(reason)
         self.reason = reason
         self.reply = reply

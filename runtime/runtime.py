@@ -27,6 +27,7 @@ from .clock import Clock, is_virtual
 from .delivery import Delivery, Dispatched, Transport
 from .errors import NameTaken, NoProcess, RuntimeClosed
 from .links import KILL, NOPROC, SHUTDOWN
+from .message import check_immutable
 from .mailbox import UNBOUNDED, MailboxPolicy, MailboxStatistics
 from .pid import Pid, Ref
 from .portal import BlockingRuntime, start_blocking
@@ -394,7 +395,12 @@ class Runtime:
     # Links, monitors, exits --------------------------------------------------------------------
 
     def exit(self, pid: Pid, reason: Any) -> None:
-        """Send an exit signal from the runtime (``"kill"`` cannot be trapped)."""
+        """Send an exit signal from the runtime (``"kill"`` cannot be trapped).
+
+        Raises:
+            TypeError: ``reason`` is mutable (every linked process would share it).
+        """
+        check_immutable(reason, "exit reason")
         self._delivery.exit_signal(self.pid, pid, reason, linked=False)
 
     async def wait_exit(self, pid: Pid, timeout: float | None = None) -> Any:

@@ -162,3 +162,30 @@ async def test_casts_to_one_actor_are_handled_in_order(actor_runtime: Runtime) -
         actor_runtime.cast(pid, n)
 
     assert tuple(range(1000)) == await actor_runtime.call(pid, Get())
+
+
+@pytest.mark.asyncio
+async def test_a_mutable_stop_reason_becomes_a_type_error(actor_runtime: Runtime) -> None:
+    """Links and monitors share an exit reason, so a list as ``Stop``'s reason is refused: the
+    process exits with the ``TypeError`` naming it instead."""
+
+    class Stopping(Actor):
+        def handle_cast(self, msg):
+            raise Stop(["not", "shared"])
+
+    pid = actor_runtime.spawn(Stopping)
+    actor_runtime.cast(pid, "go")
+
+    reason = await actor_runtime.wait_exit(pid)
+
+    assert "Stop.reason: list is mutable; use a tuple or freeze()" == str(reason)
+
+
+@pytest.mark.asyncio
+async def test_a_mutable_exit_reason_is_refused_at_send(actor_runtime: Runtime) -> None:
+    """``exit(pid, reason)`` refuses a mutable reason before signalling anyone."""
+    pid = actor_runtime.spawn(Recorder)
+
+    with pytest.raises(TypeError, match="exit reason: dict is mutable"):
+        actor_runtime.exit(pid, {"why": "mutable"})
+    assert actor_runtime.is_alive(pid)
