@@ -1,13 +1,21 @@
-"""Test helpers for neural-actors users: the virtual-clock loop, a ready runtime, log capture.
+"""Test helpers for neural-actors users: the virtual clock, a ready runtime, log capture.
 
-Installed as a pytest plugin (entry point ``neural_actors``); it only adds fixtures, so it
-changes nothing in a test suite that does not ask for them. To run every asyncio test of a
-suite on virtual time, add to its ``conftest.py``::
+Installed as a pytest plugin (entry point ``neural_actors``); it changes nothing in a test suite
+that does not ask for it. Two ways to run asyncio tests on virtual time (pytest-asyncio >= 1.4):
 
-    from neural_actors.testing import VirtualEventLoop
+- add ``neural_actors_virtual_clock = true`` to the ``[tool.pytest.ini_options]`` (or
+  ``pytest.ini``) of your project: every asyncio test then runs on a ``VirtualEventLoop``;
+- or write the hook yourself in ``conftest.py``::
 
-    def pytest_asyncio_loop_factories(config, item):
-        return {"virtual": VirtualEventLoop}
+      from neural_actors.testing import VirtualEventLoop
+
+      def pytest_asyncio_loop_factories(config, item):
+          return {"virtual": VirtualEventLoop}
+
+The ``actor_runtime`` fixture needs one of the two: on a real-clock loop it fails at once with
+these instructions, instead of letting a test of an hour's virtual time wait an hour.
+Mark the tests ``@pytest.mark.asyncio`` (or set ``asyncio_mode = "auto"``); each gets a fresh
+loop at function scope by default, so virtual time starts at 0.0 in every test.
 """
 
 from __future__ import annotations
@@ -20,15 +28,52 @@ import pytest
 import structlog.testing
 
 from neural_actors.runtime import Runtime, VirtualEventLoop
-from neural_actors.runtime.clock import is_virtual
 
 __all__ = ["VirtualEventLoop", "actor_runtime", "log_events"]
 
+_NEEDS_VIRTUAL = """\
+actor_runtime runs on virtual time, but this test's event loop is a real-clock loop.
+Add to your pytest configuration (pyproject.toml):
+
+    [tool.pytest.ini_options]
+    neural_actors_virtual_clock = true
+
+or to conftest.py:
+
+    from neural_actors.testing import VirtualEventLoop
+
+    def pytest_asyncio_loop_factories(config, item):
+        return {"virtual": VirtualEventLoop}
+"""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        "neural_actors_virtual_clock",
+        "run every asyncio test on neural-actors' VirtualEventLoop (time jumps when idle)",
+        type="bool",
+        default=False,
+    )
+
+
+class _VirtualClockLoops:
+    """The pytest-asyncio hook, registered only when ``neural_actors_virtual_clock`` is on."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_asyncio_loop_factories(self, config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
+        return {"virtual": VirtualEventLoop}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getini("neural_actors_virtual_clock"):
+        config.pluginmanager.register(_VirtualClockLoops(), "neural_actors_virtual_clock")
+
 
 async def _actor_runtime() -> AsyncIterator[Runtime]:
-    """A running ``Runtime`` (seed 0, trace on), on virtual time when the test's loop is virtual."""
-    clock = "virtual" if is_virtual(asyncio.get_running_loop()) else "real"
-    async with Runtime(clock=clock, seed=0, trace=True) as runtime:
+    """A running ``Runtime`` on virtual time (seed 0, trace on); fails on a real-clock loop."""
+    if not isinstance(asyncio.get_running_loop(), VirtualEventLoop):
+        pytest.fail(_NEEDS_VIRTUAL, pytrace=False)
+    async with Runtime(clock="virtual", seed=0, trace=True) as runtime:
         yield runtime
 
 

@@ -1,7 +1,4 @@
-"""Every asyncio test of this suite runs on virtual time: no test waits for a real clock."""
+"""Every asyncio test of this suite runs on virtual time (``neural_actors_virtual_clock`` in
+pyproject.toml, served by our own pytest plugin): no test waits for a real clock."""
 
-from neural_actors.testing import VirtualEventLoop
-
-
-def pytest_asyncio_loop_factories(config, item):
-    return {"virtual": VirtualEventLoop}
+pytest_plugins = ["pytester"]
