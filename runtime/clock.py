@@ -94,15 +94,16 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
     """
 
     def __init__(self, *, deadlock_after: float | None = 5.0) -> None:
-        if deadlock_after is not None and not (math.isfinite(deadlock_after) and deadlock_after >= 0):
-            raise ValueError(
-                f"deadlock_after must be None or a finite number of seconds >= 0 (got {deadlock_after!r})"
-            )
         self._deadlock_after = deadlock_after
         self._virtual_now = 0.0
         self._threads_working = 0
         self._deadlock_describers: list[Callable[[], Iterable[str]]] = []
         super().__init__(selector=_JumpingSelector(self))
+        if deadlock_after is not None and not (math.isfinite(deadlock_after) and deadlock_after >= 0):
+            self.close()  # a loop left half made would complain when collected
+            raise ValueError(
+                f"deadlock_after must be None or a finite number of seconds >= 0 (got {deadlock_after!r})"
+            )
 
     @property
     def deadlock_after(self) -> float | None:
