@@ -212,6 +212,22 @@ def test_a_deadlocked_loop_still_closes_cancelling_its_tasks() -> None:
     assert ["waiter"] == cancelled
 
 
+def test_waiting_tasks_are_listed_in_sorted_order() -> None:
+    """Tasks are listed sorted, whatever order they started in, so the message is stable."""
+    names = ["waiter-5", "waiter-1", "waiter-4", "waiter-2", "waiter-3"]
+
+    async def main() -> None:
+        future = asyncio.get_running_loop().create_future()
+        for name in names:
+            asyncio.create_task(wait_for_nobody(future), name=name)
+        await wait_for_nobody(future)
+
+    with pytest.raises(Deadlock) as err:
+        run_virtual(main)
+
+    assert [waits_for_nobody(name) for name in sorted(names)] == list(err.value.waits[1:])
+
+
 def test_describers_add_their_lines_after_the_tasks() -> None:
     """Lines of every added describer follow the tasks, in order; removed ones are left out."""
 
