@@ -99,8 +99,8 @@ def child(tmp_path: Path) -> Iterator[Callable[[float], Child]]:
             started.process.wait()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_shuts_the_runtime_down_and_exits_cleanly(child, signum: signal.Signals) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=lambda signum: signum.name)
+def test_a_signal_shuts_the_runtime_down_and_exits_cleanly(child: Callable[[float], Child], signum: signal.Signals) -> None:
     """SIGTERM or SIGINT cancels main: actors terminate, then the program exits 0, no traceback."""
     program = child(terminate_seconds=0)
     program.wait_for("ready")
@@ -113,8 +113,8 @@ def test_a_signal_shuts_the_runtime_down_and_exits_cleanly(child, signum: signal
     assert "Traceback" not in program.errors()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_a_second_signal_during_shutdown_exits_at_once(child, signum: signal.Signals) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=lambda signum: signum.name)
+def test_a_second_signal_during_shutdown_exits_at_once(child: Callable[[float], Child], signum: signal.Signals) -> None:
     """While a slow terminate runs, a second signal ends the program with 128 + signal number."""
     program = child(terminate_seconds=600)
     program.wait_for("ready")
