@@ -114,9 +114,9 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         return self._virtual_now
 
     # asyncio's ``_run_once`` runs a timer when ``when < time() + _clock_resolution`` (base_events.py,
-    # Python 3.11 to 3.13), with the resolution of the monotonic clock (1e-9 s). Past 2**23 virtual
-    # seconds (97 days) the spacing of floats near ``time()`` exceeds that, the sum rounds back to
-    # ``time()``, and a timer due exactly now (every jump lands on one) would never fire: the loop
+    # unchanged since Python 3.4), with the monotonic clock's resolution (1e-9 s). From 2**24 virtual
+    # seconds (194 days) half the spacing of floats near ``time()`` exceeds that, the sum rounds back
+    # to ``time()``, and a timer due exactly now (every jump lands on one) would never fire: the loop
     # would spin. So the resolution this loop reports is never finer than the float spacing at now,
     # which makes "due" mean ``when <= time()`` at every virtual time.
     @property
@@ -240,13 +240,10 @@ def run(
     Raises:
         TypeError: if ``main`` is neither an async function nor a coroutine.
         ValueError: if ``clock`` is not ``"real"`` or ``"virtual"``.
+        RuntimeError: if called from a running event loop.
         SystemExit: with status 0, after SIGINT or SIGTERM stopped ``main``.
     """
-    if clock not in ("real", "virtual"):
-        if asyncio.iscoroutine(main):
-            main.close()
-        raise ValueError(f"clock must be 'real' or 'virtual' (got {clock!r})")
-    coro = _main_coroutine(main)
+    coro = _main_coroutine(main, clock)
     factory = VirtualEventLoop if clock == "virtual" else None
     runner = asyncio.Runner(debug=debug, loop_factory=factory)
     task = runner.get_loop().create_task(coro)
@@ -263,8 +260,17 @@ def run(
     return result
 
 
-def _main_coroutine(main: Any) -> Coroutine[Any, Any, Any]:
-    """The coroutine ``run`` runs, from ``main`` or ``main()``."""
+def _main_coroutine(main: Any, clock: str) -> Coroutine[Any, Any, Any]:
+    """The coroutine ``run`` runs, from ``main`` or ``main()``, once the call is known to be valid."""
+    refusal: Exception | None = None
+    if clock not in ("real", "virtual"):
+        refusal = ValueError(f"clock must be 'real' or 'virtual' (got {clock!r})")
+    elif _in_running_loop():
+        refusal = RuntimeError("run() cannot be called from a running event loop; await main() there instead")
+    if refusal is not None:
+        if asyncio.iscoroutine(main):
+            main.close()  # it will never run; closing it spares a "never awaited" warning
+        raise refusal
     expected = "main must be an async function or a coroutine, as in run(main) or run(main())"
     if asyncio.iscoroutine(main):
         return main
@@ -275,6 +281,14 @@ def _main_coroutine(main: Any) -> Coroutine[Any, Any, Any]:
         name = getattr(main, "__qualname__", repr(main))
         raise TypeError(f"{expected} (got {name}, which returned {coro!r}; define it with 'async def')")
     return coro
+
+
+def _in_running_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 class _SignalStop:

@@ -54,7 +54,8 @@ class Child:
         )
         self.stderr = stderr
         self.lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     def _read(self) -> None:
         assert self.process.stdout is not None
@@ -82,6 +83,14 @@ class Child:
         self.stderr.seek(0)
         return self.stderr.read()
 
+    def kill(self) -> None:
+        """End the child if it still runs and release its pipe."""
+        self.process.kill()
+        self.process.wait()
+        self._reader.join(timeout=BOUND)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+
 
 @pytest.fixture
 def child(tmp_path: Path) -> Iterator[Callable[[float], Child]]:
@@ -95,8 +104,7 @@ def child(tmp_path: Path) -> Iterator[Callable[[float], Child]]:
 
         yield start
         for started in children:
-            started.process.kill()
-            started.process.wait()
+            started.kill()
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=lambda signum: signum.name)
@@ -192,3 +200,15 @@ def test_run_refuses_an_unknown_clock() -> None:
         run(answer(), clock="wall")  # type: ignore[arg-type]
 
     assert "clock must be 'real' or 'virtual' (got 'wall')" == str(err.value)
+
+
+def test_run_refuses_to_run_inside_a_running_loop() -> None:
+    """Called from async code, ``run`` says to await main instead, and starts nothing."""
+
+    async def nested() -> None:
+        run(answer)
+
+    with pytest.raises(RuntimeError) as err:
+        run(nested, clock="virtual")
+
+    assert "run() cannot be called from a running event loop; await main() there instead" == str(err.value)
