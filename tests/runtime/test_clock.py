@@ -1,4 +1,4 @@
-"""The virtual clock: time jumps when idle, stands still during real thread work, fails on deadlock."""
+"""The virtual clock: time jumps when idle, stands still for thread work, fails on deadlock."""
 
 import asyncio
 import functools
@@ -14,9 +14,12 @@ from neural_actors.runtime import Deadlock, VirtualEventLoop
 YEAR = 365 * 86_400
 
 
-def run_virtual(main: Callable[[], Coroutine[Any, Any, Any]], *, deadlock_after: float | None = 0.05) -> Any:
-    """Run ``main()`` on a fresh virtual loop with a short deadlock grace, as ``asyncio.run`` would."""
-    with asyncio.Runner(loop_factory=functools.partial(VirtualEventLoop, deadlock_after=deadlock_after)) as runner:
+def run_virtual(
+    main: Callable[[], Coroutine[Any, Any, Any]], *, deadlock_after: float | None = 0.05
+) -> Any:
+    """Run ``main()`` on a fresh virtual loop with a short deadlock grace, as asyncio.run does."""
+    factory = functools.partial(VirtualEventLoop, deadlock_after=deadlock_after)
+    with asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(main())
 
 
@@ -320,12 +323,13 @@ def test_the_grace_must_be_a_finite_number_or_none(grace: float) -> None:
     with pytest.raises(ValueError) as err:
         VirtualEventLoop(deadlock_after=grace)
 
-    assert f"deadlock_after must be None or a finite number of seconds >= 0 (got {grace!r})" == str(err.value)
+    expected = f"deadlock_after must be None or a finite number of seconds >= 0 (got {grace!r})"
+    assert expected == str(err.value)
 
 
 @pytest.mark.asyncio
 async def test_the_suite_runs_on_a_virtual_loop_with_the_default_grace() -> None:
-    """tests/conftest.py's loop factory gives every asyncio test a virtual loop that fails on deadlock."""
+    """tests/conftest.py gives every asyncio test a virtual loop that fails on deadlock."""
     loop = asyncio.get_running_loop()
 
     assert isinstance(loop, VirtualEventLoop)

@@ -1,6 +1,7 @@
 """``run``: main or main(), the chosen clock, and SIGINT/SIGTERM stopping a program cleanly."""
 
 import asyncio
+import os
 import queue
 import signal
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+import neural_actors
 from neural_actors.runtime import VirtualEventLoop, run
 
 # A bound on waiting for a child process or thread: a passing test never reaches it, it only
@@ -22,7 +24,9 @@ import asyncio
 import structlog
 import neural_actors as na
 
-structlog.configure(processors=[structlog.processors.KeyValueRenderer(key_order=["event", "signal"])])
+structlog.configure(
+    processors=[structlog.processors.KeyValueRenderer(key_order=["event", "signal"])]
+)
 
 class Noisy(na.Actor):
     trap_exit = True
@@ -44,13 +48,25 @@ print("not reached: run exits the program", flush=True)
 """
 
 
+def same_package_env() -> dict[str, str]:
+    """The environment, with the child importing the very ``neural_actors`` this test imported."""
+    here = str(Path(neural_actors.__file__).parent.parent)
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": here if path is None else os.pathsep.join([here, path])}
+
+
 class Child:
     """A Python child process running ``CHILD``, whose stdout lines arrive on a queue."""
 
     def __init__(self, terminate_seconds: float, stderr: IO[str], cwd: Path) -> None:
         script = CHILD.format(terminate_seconds=terminate_seconds)
         self.process = subprocess.Popen(
-            [sys.executable, "-c", script], cwd=cwd, stdout=subprocess.PIPE, stderr=stderr, text=True
+            [sys.executable, "-c", script],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env=same_package_env(),
         )
         self.stderr = stderr
         self.lines: queue.Queue[str | None] = queue.Queue()
@@ -66,7 +82,7 @@ class Child:
     def wait_for(self, expected: str) -> None:
         """Read stdout until the line ``expected``."""
         while (line := self.lines.get(timeout=BOUND)) != expected:
-            assert line is not None, f"the child exited before printing {expected!r}: {self.errors()}"
+            assert line is not None, f"exited before printing {expected!r}: {self.errors()}"
 
     def signal(self, signum: signal.Signals) -> None:
         self.process.send_signal(signum)
@@ -108,7 +124,9 @@ def child(tmp_path: Path) -> Iterator[Callable[[float], Child]]:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=lambda signum: signum.name)
-def test_a_signal_shuts_the_runtime_down_and_exits_cleanly(child: Callable[[float], Child], signum: signal.Signals) -> None:
+def test_a_signal_shuts_the_runtime_down_and_exits_cleanly(
+    child: Callable[[float], Child], signum: signal.Signals
+) -> None:
     """SIGTERM or SIGINT cancels main: actors terminate, then the program exits 0, no traceback."""
     program = child(terminate_seconds=0)
     program.wait_for("ready")
@@ -116,13 +134,16 @@ def test_a_signal_shuts_the_runtime_down_and_exits_cleanly(child: Callable[[floa
     program.signal(signum)
     status, rest = program.finish()
 
-    stopped = [f"event='shutdown_requested' signal='{signum.name}'", "terminating", "terminated shutdown"]
+    logged = f"event='shutdown_requested' signal='{signum.name}'"
+    stopped = [logged, "terminating", "terminated shutdown"]
     assert (0, stopped) == (status, rest)
     assert "Traceback" not in program.errors()
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=lambda signum: signum.name)
-def test_a_second_signal_during_shutdown_exits_at_once(child: Callable[[float], Child], signum: signal.Signals) -> None:
+def test_a_second_signal_during_shutdown_exits_at_once(
+    child: Callable[[float], Child], signum: signal.Signals
+) -> None:
     """While a slow terminate runs, a second signal ends the program with 128 + signal number."""
     program = child(terminate_seconds=600)
     program.wait_for("ready")
@@ -191,7 +212,8 @@ def test_run_refuses_what_is_not_an_async_function_or_coroutine(main: object, go
     with pytest.raises(TypeError) as err:
         run(main)  # type: ignore[arg-type]
 
-    assert f"main must be an async function or a coroutine, as in run(main) or run(main()) (got {got})" == str(err.value)
+    expected = "main must be an async function or a coroutine, as in run(main) or run(main())"
+    assert f"{expected} (got {got})" == str(err.value)
 
 
 def test_run_refuses_an_unknown_clock() -> None:
@@ -211,4 +233,5 @@ def test_run_refuses_to_run_inside_a_running_loop() -> None:
     with pytest.raises(RuntimeError) as err:
         run(nested, clock="virtual")
 
-    assert "run() cannot be called from a running event loop; await main() there instead" == str(err.value)
+    expected = "run() cannot be called from a running event loop; await main() there instead"
+    assert expected == str(err.value)
