@@ -79,7 +79,7 @@ class _JumpingSelector(selectors.DefaultSelector):
 
 
 class VirtualEventLoop(asyncio.SelectorEventLoop):
-    """An asyncio loop on virtual time, starting at 0.0, that raises ``Deadlock`` instead of hanging.
+    """An asyncio loop on virtual time, from 0.0, that raises ``Deadlock`` instead of hanging.
 
     Use it wherever a loop factory is taken: ``asyncio.Runner(loop_factory=VirtualEventLoop)``,
     ``anyio.run(..., backend_options={"loop_factory": VirtualEventLoop})``, pytest-asyncio's
@@ -94,15 +94,17 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
     """
 
     def __init__(self, *, deadlock_after: float | None = 5.0) -> None:
-        if deadlock_after is not None and not (math.isfinite(deadlock_after) and deadlock_after >= 0):
-            raise ValueError(
-                f"deadlock_after must be None or a finite number of seconds >= 0 (got {deadlock_after!r})"
-            )
         self._deadlock_after = deadlock_after
         self._virtual_now = 0.0
         self._threads_working = 0
         self._deadlock_describers: list[Callable[[], Iterable[str]]] = []
         super().__init__(selector=_JumpingSelector(self))
+        if deadlock_after is not None and not 0 <= deadlock_after < math.inf:
+            self.close()  # a loop left half made would complain when collected
+            raise ValueError(
+                "deadlock_after must be None or a finite number of seconds >= 0 "
+                f"(got {deadlock_after!r})"
+            )
 
     @property
     def deadlock_after(self) -> float | None:
@@ -112,12 +114,12 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
     def time(self) -> float:
         return self._virtual_now
 
-    # asyncio's ``_run_once`` runs a timer when ``when < time() + _clock_resolution`` (base_events.py,
-    # Python 3.11 to 3.13), with the resolution of the monotonic clock (1e-9 s). Past 2**23 virtual
-    # seconds (97 days) the spacing of floats near ``time()`` exceeds that, the sum rounds back to
-    # ``time()``, and a timer due exactly now (every jump lands on one) would never fire: the loop
-    # would spin. So the resolution this loop reports is never finer than the float spacing at now,
-    # which makes "due" mean ``when <= time()`` at every virtual time.
+    # asyncio's ``_run_once`` runs a timer when ``when < time() + _clock_resolution``
+    # (base_events.py, unchanged since Python 3.4), with the monotonic clock's resolution (1e-9 s).
+    # From 2**24 virtual seconds (194 days) half the spacing of floats near ``time()`` exceeds
+    # that, the sum rounds back to ``time()``, and a timer due exactly now (every jump lands on
+    # one) would never fire: the loop would spin. So the resolution this loop reports is never
+    # finer than the float spacing at now, which makes "due" mean ``when <= time()`` at any time.
     @property
     def _clock_resolution(self) -> float:
         return max(self._monotonic_resolution, math.ulp(self._virtual_now))
@@ -140,7 +142,9 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
 
     # Work on other threads ---------------------------------------------------------------------
 
-    def run_in_executor(self, executor: Any, func: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    def run_in_executor(
+        self, executor: Any, func: Callable[..., T], *args: Any
+    ) -> asyncio.Future[T]:
         future = super().run_in_executor(executor, func, *args)
         self._threads_working += 1
         future.add_done_callback(self._thread_done)
@@ -189,7 +193,8 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
 def _where_task_waits(task: asyncio.Task[Any]) -> str:
     """Name a task, its coroutine, and the innermost line it is suspended at."""
     coro = task.get_coro()
-    line = f"task {task.get_name()!r} ({getattr(coro, '__qualname__', type(coro).__qualname__)}) waits"
+    coro_name = getattr(coro, "__qualname__", type(coro).__qualname__)
+    line = f"task {task.get_name()!r} ({coro_name}) waits"
     stack = task.get_stack()
     if not stack:
         return line
@@ -239,13 +244,10 @@ def run(
     Raises:
         TypeError: if ``main`` is neither an async function nor a coroutine.
         ValueError: if ``clock`` is not ``"real"`` or ``"virtual"``.
+        RuntimeError: if called from a running event loop.
         SystemExit: with status 0, after SIGINT or SIGTERM stopped ``main``.
     """
-    if clock not in ("real", "virtual"):
-        if asyncio.iscoroutine(main):
-            main.close()
-        raise ValueError(f"clock must be 'real' or 'virtual' (got {clock!r})")
-    coro = _main_coroutine(main)
+    coro = _main_coroutine(main, clock)
     factory = VirtualEventLoop if clock == "virtual" else None
     runner = asyncio.Runner(debug=debug, loop_factory=factory)
     task = runner.get_loop().create_task(coro)
@@ -262,8 +264,19 @@ def run(
     return result
 
 
-def _main_coroutine(main: Any) -> Coroutine[Any, Any, Any]:
-    """The coroutine ``run`` runs, from ``main`` or ``main()``."""
+def _main_coroutine(main: Any, clock: str) -> Coroutine[Any, Any, Any]:
+    """The coroutine ``run`` runs, from ``main`` or ``main()``, once the call is known valid."""
+    refusal: Exception | None = None
+    if clock not in ("real", "virtual"):
+        refusal = ValueError(f"clock must be 'real' or 'virtual' (got {clock!r})")
+    elif _in_running_loop():
+        refusal = RuntimeError(
+            "run() cannot be called from a running event loop; await main() there instead"
+        )
+    if refusal is not None:
+        if asyncio.iscoroutine(main):
+            main.close()  # it will never run; closing it spares a "never awaited" warning
+        raise refusal
     expected = "main must be an async function or a coroutine, as in run(main) or run(main())"
     if asyncio.iscoroutine(main):
         return main
@@ -272,8 +285,18 @@ def _main_coroutine(main: Any) -> Coroutine[Any, Any, Any]:
     coro = main()
     if not asyncio.iscoroutine(coro):
         name = getattr(main, "__qualname__", repr(main))
-        raise TypeError(f"{expected} (got {name}, which returned {coro!r}; define it with 'async def')")
+        raise TypeError(
+            f"{expected} (got {name}, which returned {coro!r}; define it with 'async def')"
+        )
     return coro
+
+
+def _in_running_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 class _SignalStop:
@@ -285,12 +308,14 @@ class _SignalStop:
 
     @contextlib.contextmanager
     def handling(self) -> Iterator[None]:
-        """Install the handlers for the block, in the main thread only, then restore the old ones."""
+        """Install the handlers for the block, in the main thread only, then put the old back."""
         previous: dict[int, Any] = {}
         try:
             if threading.current_thread() is threading.main_thread():
                 for signum in (signal.SIGINT, signal.SIGTERM):
-                    previous[signum] = signal.signal(signum, self._on_signal)
+                    # An embedded interpreter may refuse handlers, as asyncio.Runner allows for.
+                    with contextlib.suppress(ValueError):
+                        previous[signum] = signal.signal(signum, self._on_signal)
             yield
         finally:
             for signum, handler in previous.items():

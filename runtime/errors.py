@@ -168,7 +168,7 @@ class Deadlock(RuntimeError):
     def __str__(self) -> str:
         waiting = "".join(f"\n  {line}" for line in self.waits) or " nothing"
         return (
-            f"no task can run: no timer is pending, no executor work is in flight, and nothing woke "
+            "no task can run: no timer is pending, no executor work is in flight, and nothing woke "
             f"the loop within {self.grace} real seconds (if another thread or process will, give "
             f"VirtualEventLoop a longer deadlock_after, or None). Waiting:{waiting}"
         )
