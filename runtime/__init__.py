@@ -28,7 +28,9 @@ from .errors import NameTaken as NameTaken
 from .errors import NoProcess as NoProcess
 from .errors import RuntimeClosed as RuntimeClosed
 from .errors import StartFailed as StartFailed
+from .errors import PlacementError as PlacementError
 from .errors import StartIgnored as StartIgnored
+from .errors import Unreachable as Unreachable
 from .errors import format_reason as format_reason
 from .links import Down as Down
 from .links import Exit as Exit
@@ -36,12 +38,18 @@ from .links import is_normal as is_normal
 from .links import is_shutdown as is_shutdown
 from .mailbox import MailboxPolicy as MailboxPolicy
 from .mailbox import MailboxStatistics as MailboxStatistics
+from .mesh import LinkStatistics as LinkStatistics
+from .mesh import Mesh as Mesh
+from .mesh import MeshStatistics as MeshStatistics
 from .message import FrozenDict as FrozenDict
 from .message import check_immutable as check_immutable
 from .message import freeze as freeze
 from .message import message as message
 from .pid import Pid as Pid
 from .pid import Ref as Ref
+from .placement import Placement as Placement
+from .placement import plan_comm_aware as plan_comm_aware
+from .placement import traffic_cost as traffic_cost
 from .portal import BlockingRuntime as BlockingRuntime
 from .reports import Logger as Logger
 from .runtime import ProcessInfo as ProcessInfo
@@ -51,11 +59,13 @@ from .runtime import Shutdown as Shutdown
 from .runtime import TimerRef as TimerRef
 
 __all__ = [
-    "Actor", "ActorExited", "BlockingRuntime", "CallTimeout", "Caller", "CallingSelf", "Continue",
-    "Deadlock", "Delivery", "Dispatched", "Down", "Exit", "FrozenDict", "Ignore", "InternalError", "Logger",
-    "MailboxFull", "MailboxPolicy", "MailboxStatistics", "NameTaken", "NoProcess", "NoReply",
-    "Pid", "ProcessInfo", "Ref", "Runtime", "RuntimeClosed", "RuntimeStatistics", "Shutdown",
-    "SignalKind", "StartFailed", "StartIgnored", "Stop", "TimerRef", "Transport",
-    "VirtualEventLoop", "check_immutable", "check_seconds", "check_shutdown", "format_reason",
-    "freeze", "is_normal", "is_shutdown", "message", "run",
+    "Actor", "ActorExited", "BlockingRuntime", "CallTimeout", "Caller", "CallingSelf",
+    "Continue", "Deadlock", "Delivery", "Dispatched", "Down", "Exit", "FrozenDict", "Ignore",
+    "InternalError", "LinkStatistics", "Logger", "MailboxFull", "MailboxPolicy",
+    "MailboxStatistics", "Mesh", "MeshStatistics", "NameTaken", "NoProcess", "NoReply", "Pid",
+    "Placement", "PlacementError", "ProcessInfo", "Ref", "Runtime", "RuntimeClosed",
+    "RuntimeStatistics", "Shutdown", "SignalKind", "StartFailed", "StartIgnored", "Stop",
+    "TimerRef", "Transport", "Unreachable", "VirtualEventLoop", "check_immutable",
+    "check_seconds", "check_shutdown", "format_reason", "freeze", "is_normal", "is_shutdown",
+    "message", "plan_comm_aware", "run", "traffic_cost",
 ]

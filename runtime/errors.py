@@ -117,6 +117,23 @@ class StartIgnored(Exception):
         return f"{self.actor} declined to start (init returned Ignore)"
 
 
+class Unreachable(ConnectionError):
+    """Raised when a message cannot reach its target on the mesh: its core failed, or every
+    route to it crosses a failed link."""
+
+    def __init__(self, target: Any, why: str) -> None:
+        super().__init__(target, why)
+        self.target = target
+        self.why = why
+
+    def __str__(self) -> str:
+        return f"{self.target!r} is unreachable: {self.why}"
+
+
+class PlacementError(ValueError):
+    """Raised when no live core can take a process (its memory fits nowhere, or none is alive)."""
+
+
 class CallingSelf(RuntimeError):
     """Raised when a process calls itself, which could only deadlock."""
 

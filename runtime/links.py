@@ -27,6 +27,7 @@ SHUTDOWN = "shutdown"
 KILL = "kill"
 KILLED = "killed"
 NOPROC = "noproc"
+CORE_FAILED = "core_failed"
 
 
 @final

@@ -133,6 +133,7 @@ class Node:
         "active",
         "crashed",
         "exited",
+        "exit_hooks",
         "facade",
         "id",
         "links",
@@ -157,6 +158,8 @@ class Node:
         self.trace: Trace | None = None
         self.route: SignalRoute = None  # type: ignore[assignment]  # set by the delivery seam
         self.facade: Any = None  # the Runtime, for ``Actor.runtime``
+        #: Called as ``hook(pid, reason)`` after each exit (placement frees the core's memory).
+        self.exit_hooks: list[Callable[[Pid, Any], None]] = []
         self._rng = random.Random(seed) if seed is not None else None
         self._serials = itertools.count(1)
         self._refs = itertools.count(1)
@@ -747,6 +750,8 @@ class Process:
         node.exited += 1
         if node.trace is not None:
             node.trace.record("exit", pid, reason)
+        for hook in node.exit_hooks:
+            hook(pid, reason)
         node.reports.exited(pid, type(self.actor).__name__, reason, len(unhandled))
 
 

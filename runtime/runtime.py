@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine, Hashable, Iterator
+from collections.abc import Coroutine, Hashable, Iterator, Mapping
 from typing import Any, Literal, TypeVar, final
 
 import attrs
@@ -26,10 +26,12 @@ from .checks import check_seconds, check_shutdown
 from .clock import Clock, is_virtual
 from .delivery import Delivery, Dispatched, Transport
 from .errors import NameTaken, NoProcess, RuntimeClosed
-from .links import KILL, NOPROC, SHUTDOWN
+from .links import CORE_FAILED, KILL, NOPROC, SHUTDOWN
+from .mesh import Mesh, MeshStatistics, MeshTransport
 from .message import check_immutable
 from .mailbox import UNBOUNDED, MailboxPolicy, MailboxStatistics
 from .pid import Pid, Ref
+from .placement import Placement, Strategy
 from .portal import BlockingRuntime, start_blocking
 from .process import Node, Process, describe_pending
 from .reports import LEVELS, Logger, Reports
@@ -88,6 +90,12 @@ class Runtime:
         log_level: the least level of the events this runtime, its supervisors and its actors'
             ``self.log`` emit (``debug`` adds every spawn, start and exit). Structlog's own
             configuration filters on top.
+        mesh: run on an emulated packet mesh (a ``Mesh`` or a preset name such as
+            ``"wormhole"``): every process gets a core, and messages between cores travel as
+            packets. ``None``: every process on core 0, delivery immediate.
+        placement: how spawns without ``core=`` choose a core (``round_robin``, ``spread``,
+            ``pack``, ``comm_aware``).
+        traffic: for ``comm_aware``, the expected traffic between process names.
     """
 
     def __init__(
@@ -98,6 +106,9 @@ class Runtime:
         node: int = 0,
         trace: bool = False,
         log_level: str = "info",
+        mesh: Mesh | str | None = None,
+        placement: Strategy = "round_robin",
+        traffic: Mapping[tuple[Hashable, Hashable], float] | None = None,
     ) -> None:
         if clock not in ("real", "virtual"):
             raise ValueError(f"clock must be 'real' or 'virtual' (got {clock!r})")
@@ -107,6 +118,12 @@ class Runtime:
             raise TypeError(f"seed must be an int or None (got {seed!r})")
         if isinstance(node, bool) or not isinstance(node, int) or node < 0:
             raise ValueError(f"node must be an int >= 0 (got {node!r})")
+        self.mesh = Mesh.preset(mesh) if isinstance(mesh, str) else mesh
+        if self.mesh is not None and not isinstance(self.mesh, Mesh):
+            raise TypeError(f"mesh must be a Mesh, a preset name or None (got {mesh!r})")
+        self.placement = Placement(self.mesh, placement, traffic) if self.mesh is not None else None
+        self._mesh_transport: MeshTransport | None = None
+        self._reserved: dict[Pid, tuple[int, int, Hashable]] = {}
         self.clock = clock
         self.seed = seed
         self.node = node
@@ -147,6 +164,10 @@ class Runtime:
         if self._running:
             raise RuntimeError("this Runtime is already running")
         self._node.bind(loop, Trace(loop.time) if self._want_trace else None)
+        if self.mesh is not None:
+            self._mesh_transport = MeshTransport(self.mesh, loop, virtual=self.clock == "virtual")
+            self._delivery.transport = self._mesh_transport
+            self._node.exit_hooks.append(self._release_core)
         add_describer = getattr(loop, "add_deadlock_describer", None)
         if add_describer is not None:
             self._describer = describe_pending(self._node)
@@ -246,7 +267,8 @@ class Runtime:
         mailbox: MailboxPolicy | None = None,
         shutdown: Shutdown = 5.0,
         link: Pid | None = None,
-        core: int = 0,
+        core: int | None = None,
+        memory: int | None = None,
     ) -> Pid:
         """Start a process running ``actor``; its ``init(*args, **kwargs)`` runs at its first turn.
 
@@ -263,7 +285,10 @@ class Runtime:
             shutdown: seconds to wait for it at shutdown before killing it, or ``"infinity"``
                 or ``"brutal_kill"``.
             link: link to this pid atomically; it also becomes the parent.
-            core: the mesh core the process is placed on.
+            core: the mesh core to place the process on, if it is alive (else placement
+                chooses); without a mesh, a label with no effect (default 0).
+            memory: bytes of core SRAM the process needs (its weights), which placement
+                reserves; default: the actor class's ``memory_bytes``, or 0.
 
         Returns:
             The new pid.
@@ -282,12 +307,19 @@ class Runtime:
             raise TypeError(f"mailbox must be a MailboxPolicy or None (got {mailbox!r})")
         if link is not None and type(link) is not Pid:
             raise TypeError(f"link must be a Pid or None (got {link!r})")
-        if isinstance(core, bool) or not isinstance(core, int) or core < 0:
-            raise ValueError(f"core must be an int >= 0 (got {core!r})")
+        if core is not None and (isinstance(core, bool) or not isinstance(core, int) or core < 0):
+            raise ValueError(f"core must be an int >= 0 or None (got {core!r})")
+        if memory is None:
+            memory = getattr(actor, "memory_bytes", 0)
+        if isinstance(memory, bool) or not isinstance(memory, int) or memory < 0:
+            raise ValueError(f"memory must be bytes, an int >= 0 (got {memory!r})")
         if name is not None:
             holder = self._node.registry.whereis(name)
             if holder is not None:
                 raise NameTaken(name, holder.pid)
+        placed = core or 0
+        if self.placement is not None:
+            placed = self.placement.place(memory, core, name)
         process = self._node.spawn(
             actor,
             args,
@@ -296,10 +328,56 @@ class Runtime:
             mailbox=mailbox or UNBOUNDED,
             shutdown=shutdown,
             link=link,
-            core=core,
+            core=placed,
             is_async=is_async_behaviour(actor),
         )
+        if self.placement is not None:
+            self._reserved[process.pid] = (placed, memory, name)
         return process.pid
+
+    # The mesh --------------------------------------------------------------------------------
+
+    def mesh_statistics(self) -> MeshStatistics:
+        """Per-link traffic and utilisation, hop histogram, latency percentiles.
+
+        Raises:
+            RuntimeError: the runtime has no mesh, or is not running.
+        """
+        return self._mesh().statistics()
+
+    def fail_core(self, core: int) -> list[Pid]:
+        """Fail a core: its processes exit with reason ``core_failed`` (untrappable), placement
+        avoids it, and messages to it raise ``Unreachable``. Returns the pids that were there."""
+        transport = self._mesh()
+        transport.fail_core(core)
+        self.placement.fail(core)  # type: ignore[union-attr]
+        victims = [p for p in self._node.processes.values() if p.pid.core == core]
+        for process in victims:
+            process.note_exit(CORE_FAILED)
+        return [p.pid for p in victims]
+
+    def restore_core(self, core: int) -> None:
+        """Bring a failed core back into service."""
+        self._mesh().restore_core(core)
+        self.placement.restore(core)  # type: ignore[union-attr]
+
+    def fail_link(self, chip: int, x: int, y: int, direction: str, noc: int = 0) -> None:
+        """Fail the link leaving router ``(x, y)`` of ``chip`` in ``direction`` on ``noc``."""
+        self._mesh().fail_link(chip, x, y, direction, noc)
+
+    def slow_core(self, core: int, factor: float) -> None:
+        """Make messages to ``core`` take ``factor`` times longer (1.0 restores it)."""
+        self._mesh().slow_core(core, factor)
+
+    def _mesh(self) -> MeshTransport:
+        if self._mesh_transport is None:
+            raise RuntimeError("this runtime has no mesh (Runtime(mesh=...)), or is not running")
+        return self._mesh_transport
+
+    def _release_core(self, pid: Pid, reason: Any) -> None:
+        reserved = self._reserved.pop(pid, None)
+        if reserved is not None:
+            self.placement.release(*reserved)  # type: ignore[union-attr]
 
     async def start(self, actor: type[Behaviour], *args: Any, **options: Any) -> Pid:
         """Spawn like ``spawn`` and wait until ``init`` has returned.
