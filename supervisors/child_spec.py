@@ -108,7 +108,9 @@ class ChildSpec:
     def __attrs_post_init__(self) -> None:
         if self.significant and self.restart == "permanent":
             raise InvalidChildSpec(
-                "significant", True, "must be False for a permanent child (only transient or temporary children can be significant)"
+                "significant",
+                True,
+                "must be False for a permanent child (only transient or temporary children can be significant)",
             )
 
     @property
@@ -197,5 +199,6 @@ def check_childspecs(children: Sequence[ChildSpec], flags: SupervisorFlags | Non
         except InvalidChildSpec as error:
             raise error.within(f"children[{index}].") from None
         if spec.id in seen:
-            raise InvalidChildSpec(f"children[{index}].id", spec.id, f"must be unique; children[{seen[spec.id]}] has it too")
+            first = seen[spec.id]
+            raise InvalidChildSpec(f"children[{index}].id", spec.id, f"must be unique; children[{first}] has it too")
         seen[spec.id] = index

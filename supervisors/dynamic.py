@@ -49,13 +49,19 @@ class DynamicSupervisor(BaseSupervisor):
     ``delete_child`` answer ``simple_one_for_one``.
     """
 
-    def init(self, template: ChildSpec, max_children: int | None = None, intensity: int = 3, period: float = 5.0) -> None:
+    def init(
+        self, template: ChildSpec, max_children: int | None = None, intensity: int = 3, period: float = 5.0
+    ) -> None:
         if type(template) is not ChildSpec:
             raise InvalidChildSpec("template", template, "must be a ChildSpec")
         if template.significant:
-            raise InvalidChildSpec("template.significant", True, "must be False: a dynamic supervisor has no auto_shutdown")
+            raise InvalidChildSpec(
+                "template.significant", True, "must be False: a dynamic supervisor has no auto_shutdown"
+            )
         if template.name is not None:
-            raise InvalidChildSpec("template.name", template.name, "must be None: every child would register the same name")
+            raise InvalidChildSpec(
+                "template.name", template.name, "must be None: every child would register the same name"
+            )
         if max_children is not None and (type(max_children) is not int or max_children < 0):
             raise InvalidChildSpec("max_children", max_children, "must be None (no limit) or an int >= 0")
         self._setup(SupervisorFlags(intensity=intensity, period=period))
@@ -148,7 +154,9 @@ class DynamicSupervisor(BaseSupervisor):
         self._stopped(child)
 
     async def _not_simple(self, request: RestartChild | DeleteChild) -> None:
-        raise SupervisorError("simple_one_for_one", request.child_id, "a dynamic supervisor's children have no specs of their own")
+        raise SupervisorError(
+            "simple_one_for_one", request.child_id, "a dynamic supervisor's children have no specs of their own"
+        )
 
     REQUESTS = {
         WhichChildren: _which_children,

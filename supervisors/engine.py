@@ -264,7 +264,8 @@ class BaseSupervisor(Actor):
         except StartFailed as failure:
             raise SupervisorError("start_failed", child.spec.id, format_reason(failure.reason)) from None
         except NameTaken as taken:
-            raise SupervisorError("already_started", child.spec.id, f"{taken.name!r} is held by {taken.holder!r}") from None
+            holder = f"{taken.name!r} is held by {taken.holder!r}"
+            raise SupervisorError("already_started", child.spec.id, holder) from None
 
     async def _cancel_restart(self, child: Child) -> None:
         """Drop a due restart: a pending retry message is then ignored, a backoff timer

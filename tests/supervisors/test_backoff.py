@@ -285,22 +285,14 @@ async def test_max_restarts_counts_quick_crashes_in_a_row(actor_runtime: Runtime
     assert 11 == rt.now()
 
 
-class NamedFlaky(Actor):
-    """Keeps the casts it gets; its second start fails; crashes on ``boom``."""
+class NamedFlaky(Named):
+    """A ``Named`` whose second start fails."""
 
     def init(self, starts: list) -> None:
         starts.append(self.runtime.now())
         if len(starts) == 2:
             raise RuntimeError("cannot start")
-        self.seen: list = []
-
-    def handle_cast(self, msg):
-        if msg == "boom":
-            raise RuntimeError(msg)
-        self.seen.append(msg)
-
-    def handle_call(self, msg, caller):
-        return tuple(self.seen)
+        super().init()
 
 
 @pytest.mark.asyncio
