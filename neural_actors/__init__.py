@@ -63,12 +63,15 @@ from neural_actors.supervisors import InvalidChildSpec as InvalidChildSpec
 from neural_actors.supervisors import Supervisor as Supervisor
 from neural_actors.supervisors import SupervisorError as SupervisorError
 from neural_actors.supervisors import SupervisorFlags as SupervisorFlags
+from neural_actors.supervisors import check_childspecs as check_childspecs
 from neural_actors.supervisors import count_children as count_children
 from neural_actors.supervisors import delete_child as delete_child
+from neural_actors.supervisors import get_childspec as get_childspec
 from neural_actors.supervisors import restart_child as restart_child
 from neural_actors.supervisors import start_child as start_child
 from neural_actors.supervisors import start_dynamic_child as start_dynamic_child
 from neural_actors.supervisors import terminate_child as terminate_child
+from neural_actors.supervisors import which_child as which_child
 from neural_actors.supervisors import which_children as which_children
 
 __all__ = [
@@ -113,10 +116,12 @@ __all__ = [
     "SupervisorFlags",
     "TimerRef",
     "VirtualEventLoop",
+    "check_childspecs",
     "check_immutable",
     "count_children",
     "delete_child",
     "freeze",
+    "get_childspec",
     "is_normal",
     "is_shutdown",
     "message",
@@ -125,6 +130,7 @@ __all__ = [
     "start_child",
     "start_dynamic_child",
     "terminate_child",
+    "which_child",
     "which_children",
 ]
 

@@ -1,9 +1,13 @@
 """Child specs and supervisor flags, validated one field at a time as OTP does.
 
-Each validator raises ``InvalidChildSpec(field, value, reason)``; callers (the supervisor,
-later the YAML loader) add where the spec came from. Combinations are checked after the
-fields, with OTP's rules: a significant child must be ``transient`` or ``temporary``, and
-significant children need an ``auto_shutdown`` other than ``never``.
+Each field's validator raises ``InvalidChildSpec(field, value, reason)``; callers add where the
+spec came from (``check_childspecs`` adds ``children[i].``, the YAML loader a file and line).
+What depends on more than one field or spec is checked afterwards with OTP's rules: a
+significant child must be ``transient`` or ``temporary``; significant children need an
+``auto_shutdown`` other than ``never``; ids are unique among a supervisor's children.
+
+Both classes are messages, so a spec, flags included, can be sent to a running supervisor:
+``start_child(rt, sup, ChildSpec(id="sub", type="supervisor", start=(Supervisor, (flags, ()))))``.
 """
 
 from __future__ import annotations
@@ -16,55 +20,55 @@ from neural_actors.runtime import Actor, FrozenDict, message
 
 from .backoff import Backoff
 from .errors import InvalidChildSpec
+from .strategies import STRATEGIES
+from .validators import hashable, is_seconds, non_negative_int, one_of, seconds
 
-__all__ = ["ChildSpec", "SupervisorFlags"]
+__all__ = ["ChildSpec", "SupervisorFlags", "check_childspec", "check_childspecs"]
 
 Restart = Literal["permanent", "transient", "temporary"]
 ChildType = Literal["worker", "supervisor"]
-Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
 AutoShutdown = Literal["never", "any_significant", "all_significant"]
 
 RESTARTS = ("permanent", "transient", "temporary")
 CHILD_TYPES = ("worker", "supervisor")
-STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")
 AUTO_SHUTDOWNS = ("never", "any_significant", "all_significant")
-
-
-def _one_of(field: str, choices: tuple[str, ...]) -> Any:
-    def check(_: Any, __: Any, value: Any) -> None:
-        if value not in choices:
-            raise InvalidChildSpec(field, value, f"is not one of {', '.join(choices)}")
-
-    return check
-
-
-def _check_id(_: Any, __: Any, value: Any) -> None:
-    if not isinstance(value, Hashable) or value is None:
-        raise InvalidChildSpec("id", value, "must be a hashable value, not None")
+START_FORM = "must be a tuple (actor_class, args) or (actor_class, args, kwargs)"
 
 
 def _check_start(_: Any, __: Any, value: Any) -> None:
-    if not (isinstance(value, tuple) and 1 <= len(value) <= 3):
-        raise InvalidChildSpec("start", value, "must be (actor_class, args) or (actor_class, args, kwargs)")
+    if not (type(value) is tuple and 1 <= len(value) <= 3):
+        raise InvalidChildSpec("start", value, START_FORM)
     actor = value[0]
     if not (isinstance(actor, type) and issubclass(actor, Actor)):
-        raise InvalidChildSpec("start", value, f"{actor!r} is not an Actor subclass")
-    if len(value) > 1 and not isinstance(value[1], tuple):
-        raise InvalidChildSpec("start", value, "args must be a tuple")
-    if len(value) > 2 and not isinstance(value[2], FrozenDict):
-        raise InvalidChildSpec("start", value, "kwargs must be a dict")
+        raise InvalidChildSpec("start[0]", actor, "must be an Actor subclass")
+    if len(value) > 1 and type(value[1]) is not tuple:
+        raise InvalidChildSpec("start[1]", value[1], "must be a tuple of positional arguments")
+    if len(value) > 2 and type(value[2]) is not FrozenDict:
+        raise InvalidChildSpec("start[2]", value[2], "must be a dict of keyword arguments")
 
 
 def _check_shutdown(_: Any, __: Any, value: Any) -> None:
-    if value in (None, "brutal_kill", "infinity"):
+    if value is None or (type(value) is str and value in ("brutal_kill", "infinity")):
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise InvalidChildSpec("shutdown", value, "must be 'brutal_kill', 'infinity' or seconds >= 0")
+    if not is_seconds(value, allow_zero=True):
+        raise InvalidChildSpec(
+            "shutdown", value, "must be 'brutal_kill', 'infinity' or a finite number of seconds >= 0"
+        )
+
+
+def _check_significant(_: Any, __: Any, value: Any) -> None:
+    if type(value) is not bool:
+        raise InvalidChildSpec("significant", value, "must be True or False")
+
+
+def _check_backoff(_: Any, __: Any, value: Any) -> None:
+    if value is not None and type(value) is not Backoff:
+        raise InvalidChildSpec("backoff", value, "must be a Backoff or None")
 
 
 def _freeze_kwargs(value: Any) -> Any:
     """Keyword arguments as a ``FrozenDict``; the values are the caller's, as given."""
-    if isinstance(value, tuple) and len(value) == 3 and type(value[2]) is dict:
+    if type(value) is tuple and len(value) == 3 and type(value[2]) is dict:
         return (*value[:2], FrozenDict(value[2]))
     return value
 
@@ -75,7 +79,7 @@ class ChildSpec:
     """How a supervisor starts, restarts and stops one child.
 
     Args:
-        id: unique among the supervisor's children.
+        id: unique among the supervisor's children; any hashable value but None.
         start: ``(actor_class, args)`` or ``(actor_class, args, kwargs)``.
         restart: ``permanent`` (always restarted), ``transient`` (restarted after an abnormal
             exit only) or ``temporary`` (never restarted).
@@ -87,24 +91,27 @@ class ChildSpec:
         backoff: restart after growing pauses instead of at once (see ``Backoff``).
         name: register each incarnation of the child under this name, so clients address
             it across restarts.
+
+    Raises:
+        InvalidChildSpec: naming the first invalid field.
     """
 
-    id: Hashable = attrs.field(validator=_check_id)
+    id: Hashable = attrs.field(validator=hashable("id", optional=False))
     start: tuple[Any, ...] = attrs.field(converter=_freeze_kwargs, validator=_check_start)
-    restart: Restart = attrs.field(default="permanent", validator=_one_of("restart", RESTARTS))
+    restart: Restart = attrs.field(default="permanent", validator=one_of("restart", RESTARTS))
     shutdown: float | str | None = attrs.field(default=None, validator=_check_shutdown)
-    type: ChildType = attrs.field(default="worker", validator=_one_of("type", CHILD_TYPES))
-    significant: bool = attrs.field(default=False)
-    backoff: Backoff | None = attrs.field(default=None)
-    name: Hashable | None = attrs.field(default=None)
+    type: ChildType = attrs.field(default="worker", validator=one_of("type", CHILD_TYPES))
+    significant: bool = attrs.field(default=False, validator=_check_significant)
+    backoff: Backoff | None = attrs.field(default=None, validator=_check_backoff)
+    name: Hashable | None = attrs.field(default=None, validator=hashable("name", optional=True))
 
     def __attrs_post_init__(self) -> None:
-        if type(self.significant) is not bool:
-            raise InvalidChildSpec("significant", self.significant, "must be true or false")
-        if self.backoff is not None and type(self.backoff) is not Backoff:
-            raise InvalidChildSpec("backoff", self.backoff, "must be a Backoff or None")
         if self.significant and self.restart == "permanent":
-            raise InvalidChildSpec("significant", True, "a significant child must be transient or temporary, not permanent")
+            raise InvalidChildSpec(
+                "significant",
+                True,
+                "must be False for a permanent child (only transient or temporary children can be significant)",
+            )
 
     @property
     def shutdown_timeout(self) -> float | str:
@@ -126,40 +133,72 @@ class ChildSpec:
         return dict(self.start[2]) if len(self.start) > 2 else {}
 
 
-def _check_intensity(_: Any, __: Any, value: Any) -> None:
-    if type(value) is not int or value < 0:
-        raise InvalidChildSpec("intensity", value, "must be an int >= 0")
-
-
-def _check_period(_: Any, __: Any, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise InvalidChildSpec("period", value, "must be seconds > 0")
-
-
 @final
-@attrs.frozen
+@message
 class SupervisorFlags:
-    """A supervisor's strategy and restart intensity (defaults as OTP: 1 restart in 5 s)."""
+    """A supervisor's strategy and restart intensity (defaults as OTP: 1 restart in 5 s).
 
-    strategy: Strategy = attrs.field(default="one_for_one", validator=_one_of("strategy", STRATEGIES))
-    intensity: int = attrs.field(default=1, validator=_check_intensity)
-    period: float = attrs.field(default=5.0, validator=_check_period)
-    auto_shutdown: AutoShutdown = attrs.field(default="never", validator=_one_of("auto_shutdown", AUTO_SHUTDOWNS))
+    Args:
+        strategy: a name in ``STRATEGIES``: ``one_for_one``, ``one_for_all`` or ``rest_for_one``.
+        intensity: restarts allowed within ``period``; one more and the supervisor gives up.
+        period: the intensity's window, in seconds.
+        auto_shutdown: ``never``, ``any_significant`` or ``all_significant``.
 
-    def check_children(self, children: Sequence[ChildSpec]) -> None:
-        """Check what depends on the set of children: unique ids, significance vs auto_shutdown.
+    Raises:
+        InvalidChildSpec: naming the first invalid flag.
+    """
 
-        Raises:
-            InvalidChildSpec: naming the child by its position.
-        """
-        seen: set[Hashable] = set()
-        for index, spec in enumerate(children):
-            if not isinstance(spec, ChildSpec):
-                raise InvalidChildSpec(f"children[{index}]", spec, "must be a ChildSpec")
-            if spec.id in seen:
-                raise InvalidChildSpec(f"children[{index}].id", spec.id, "is already used by another child")
-            seen.add(spec.id)
-            if spec.significant and self.auto_shutdown == "never":
-                raise InvalidChildSpec(
-                    f"children[{index}].significant", True, "significant children need auto_shutdown other than never"
-                )
+    strategy: str = attrs.field(default="one_for_one", validator=one_of("strategy", STRATEGIES))
+    intensity: int = attrs.field(default=1, validator=non_negative_int("intensity"))
+    period: float = attrs.field(default=5.0, validator=seconds("period"))
+    auto_shutdown: AutoShutdown = attrs.field(default="never", validator=one_of("auto_shutdown", AUTO_SHUTDOWNS))
+
+
+def check_childspec(spec: Any, flags: SupervisorFlags | None = None) -> None:
+    """Check one spec, and its combination with ``flags`` if given (OTP's ``bad_combination``).
+
+    Raises:
+        InvalidChildSpec: ``spec`` is not a ChildSpec, or is significant while ``flags`` has
+            ``auto_shutdown`` never; the field is named without a prefix.
+    """
+    if type(spec) is not ChildSpec:
+        raise InvalidChildSpec("spec", spec, "must be a ChildSpec")
+    if flags is not None and spec.significant and flags.auto_shutdown == "never":
+        raise InvalidChildSpec(
+            "significant",
+            True,
+            "must be False under auto_shutdown never; give the supervisor auto_shutdown "
+            "any_significant or all_significant to let this child shut it down",
+        )
+
+
+def check_childspecs(children: Sequence[ChildSpec], flags: SupervisorFlags | None = None) -> None:
+    """Check a supervisor's children before starting any, as OTP's ``check_childspecs``.
+
+    Each element must be a ``ChildSpec`` (whose fields were checked when it was made), ids must
+    be unique, and with ``flags`` each spec must suit them (significant children need
+    ``auto_shutdown`` other than never).
+
+    Args:
+        children: the specs, in start order.
+        flags: the supervisor's flags, or None to check the specs alone.
+
+    Raises:
+        InvalidChildSpec: naming the child by position, e.g. ``children[1].id``.
+    """
+    if flags is not None and type(flags) is not SupervisorFlags:
+        raise InvalidChildSpec("flags", flags, "must be a SupervisorFlags or None")
+    if type(children) not in (list, tuple):
+        raise InvalidChildSpec("children", children, "must be a list or tuple of ChildSpec")
+    seen: dict[Hashable, int] = {}
+    for index, spec in enumerate(children):
+        if type(spec) is not ChildSpec:
+            raise InvalidChildSpec(f"children[{index}]", spec, "must be a ChildSpec")
+        try:
+            check_childspec(spec, flags)
+        except InvalidChildSpec as error:
+            raise error.within(f"children[{index}].") from None
+        if spec.id in seen:
+            first = seen[spec.id]
+            raise InvalidChildSpec(f"children[{index}].id", spec.id, f"must be unique; children[{first}] has it too")
+        seen[spec.id] = index

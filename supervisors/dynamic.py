@@ -1,143 +1,170 @@
 """The dynamic supervisor: many children from one template, started on demand.
 
 OTP's ``simple_one_for_one`` and Elixir's ``DynamicSupervisor``: every child runs the same
-template, ``start_child`` appends extra arguments, restarts are one-for-one, and on shutdown
-children are stopped concurrently (they are independent, and there can be very many).
-Temporary children keep no start arguments, so thousands of short-lived children cost only
-their pids.
+template, ``start_dynamic_child`` appends extra arguments, restarts are one-for-one (with the
+template's backoff, if any), and on shutdown children are stopped concurrently (they are
+independent, and there can be very many). Children are kept by pid; temporary children keep
+no start arguments. The restart logic is shared with ``Supervisor`` (``engine.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Hashable, Sequence
 from typing import Any
 
-from neural_actors.runtime import (
-    Actor,
-    Exit,
-    FrozenDict,
-    Pid,
-    Runtime,
-    StartFailed,
-    Stop,
-    format_reason,
-    is_shutdown,
-)
+from neural_actors.runtime import FrozenDict, Pid
 
-from .child_spec import ChildSpec
+from .child_spec import ChildSpec, SupervisorFlags
+from .engine import RESTARTING, BaseSupervisor, Child, lookup
 from .errors import InvalidChildSpec, SupervisorError
-from .intensity import RestartIntensity
+from .management import (
+    CountChildren,
+    DeleteChild,
+    GetChildspec,
+    RestartChild,
+    StartDynamicChild,
+    TerminateChild,
+    WhichChild,
+    WhichChildren,
+)
 from .shutdown import shut_down
-from .supervisor import RESTARTING, _TryAgain, log, start_or_error
+from .strategies import one_for_one
 
-__all__ = ["DynamicSupervisor", "start_dynamic_child"]
+__all__ = ["DynamicSupervisor"]
 
 
-class DynamicSupervisor(Actor):
+class DynamicSupervisor(BaseSupervisor):
     """Starts children from ``template`` on demand; start with
     ``rt.start(DynamicSupervisor, template, kwargs={"max_children": 100, "intensity": 3})``.
 
-    The management functions of ``supervisor.py`` work here as on OTP's ``simple_one_for_one``:
-    children have no ids (``None``), ``terminate_child`` takes a pid, and ``restart_child`` and
+    Args (of ``init``):
+        template: the ``ChildSpec`` every child runs; not significant, and without a name
+            (every child would register the same one).
+        max_children: how many children at most (None: no limit).
+        intensity, period: as ``SupervisorFlags`` (defaults 3 restarts in 5 s).
+
+    The management functions work here as on OTP's ``simple_one_for_one``: children have no
+    ids (``None``), ``terminate_child`` and ``which_child`` take a pid, and ``restart_child`` and
     ``delete_child`` answer ``simple_one_for_one``.
     """
 
-    trap_exit = True
-
-    def init(self, template: ChildSpec, max_children: int | None = None, intensity: int = 3, period: float = 5.0) -> None:
+    def init(
+        self, template: ChildSpec, max_children: int | None = None, intensity: int = 3, period: float = 5.0
+    ) -> None:
+        if type(template) is not ChildSpec:
+            raise InvalidChildSpec("template", template, "must be a ChildSpec")
         if template.significant:
-            raise InvalidChildSpec("significant", True, "a dynamic supervisor's template cannot be significant")
+            raise InvalidChildSpec(
+                "template.significant", True, "must be False: a dynamic supervisor has no auto_shutdown"
+            )
+        if template.name is not None:
+            raise InvalidChildSpec(
+                "template.name", template.name, "must be None: every child would register the same name"
+            )
         if max_children is not None and (type(max_children) is not int or max_children < 0):
-            raise InvalidChildSpec("max_children", max_children, "must be an int >= 0 or None")
+            raise InvalidChildSpec("max_children", max_children, "must be None (no limit) or an int >= 0")
+        self._setup(SupervisorFlags(intensity=intensity, period=period))
         self.template = template
         self.max_children = max_children
-        self.intensity = RestartIntensity(intensity, period)
-        self._log = log.bind(supervisor=repr(self.pid))
-        # pid -> extra start arguments (None for temporary children: nothing to restart with)
-        self.children: dict[Pid, tuple[Any, ...] | None] = {}
-        # the pid a child had before its restart failed -> its arguments, until a retry succeeds
-        self.restarting: dict[Pid, tuple[Any, ...]] = {}
-
-    async def handle_call(self, msg: Any, caller: Any) -> Any:
-        match msg:
-            case ("start_child", extra):
-                if self.max_children is not None and len(self.children) + len(self.restarting) >= self.max_children:
-                    return SupervisorError("max_children", self.template.id)
-                return await start_or_error(self._start(extra), self.template.id)
-            case ("which_children",):
-                kind = self.template.type
-                return (*((None, pid, kind) for pid in self.children), *((None, RESTARTING, kind) for _ in self.restarting))
-            case ("count_children",):
-                total = len(self.children) + len(self.restarting)
-                supervisors = total if self.template.type == "supervisor" else 0
-                return FrozenDict({"specs": 1, "active": len(self.children), "supervisors": supervisors,
-                        "workers": total - supervisors, "restarts": self.intensity.total})
-            case ("terminate_child", pid):
-                if type(pid) is not Pid:
-                    return SupervisorError("simple_one_for_one", pid, "a dynamic supervisor's children are named by pid")
-                if self.restarting.pop(pid, None) is not None:
-                    return None
-                if pid not in self.children:
-                    # OTP: a pid that already exited is fine; a live stranger is not ours to stop.
-                    return SupervisorError("not_found", pid) if self.runtime.is_alive(pid) else None
-                del self.children[pid]
-                await shut_down(self, pid, self.template.shutdown_timeout)
-                return None
-            case ("restart_child", child) | ("delete_child", child):
-                return SupervisorError("simple_one_for_one", child)
-        raise ValueError(f"DynamicSupervisor got an unknown request {msg!r}")
-
-    async def handle_info(self, msg: Any) -> None:
-        if type(msg) is _TryAgain:
-            if msg.child_id in self.restarting:
-                await self._restart(msg.child_id, self.restarting.pop(msg.child_id))
-            return
-        if type(msg) is not Exit or msg.pid not in self.children:
-            return
-        extra = self.children.pop(msg.pid)
-        restart = self.template.restart
-        self._log.info("child_terminated", child=repr(msg.pid), reason=format_reason(msg.reason))
-        if restart == "temporary" or (restart == "transient" and is_shutdown(msg.reason)):
-            return
-        await self._restart(msg.pid, extra or ())
-
-    async def _restart(self, old: Pid, extra: tuple[Any, ...]) -> None:
-        if not self.intensity.add(self.runtime.now()):
-            self._log.info("intensity_reached", intensity=self.intensity.intensity, period=self.intensity.period)
-            raise Stop("shutdown")
-        try:
-            pid = await self._start(extra)
-        except StartFailed as failure:
-            self._log.info("start_error", child=repr(old), reason=format_reason(failure.reason))
-            self.restarting[old] = extra
-            self.send(self.pid, _TryAgain(old))
-            return
-        self._log.info("restart", child=repr(old), pid=repr(pid))
+        # pid -> child; a child whose restart is due stays under the pid it had until it starts
+        self.children: dict[Pid, Child] = {}
 
     async def terminate(self, reason: Any) -> None:
-        children = list(self.children)
+        pids = [c.pid for c in self.children.values() if c.pid is not None]
         self.children.clear()
-        self.restarting.clear()
         shutdown = self.template.shutdown_timeout
-        await asyncio.gather(*(shut_down(self, pid, shutdown) for pid in children))
-        self._log.info("shutdown", reason=format_reason(reason))
+        await asyncio.gather(*(shut_down(self, pid, shutdown) for pid in pids))
+        self._report_shutdown(reason)
 
-    async def _start(self, extra: tuple[Any, ...]) -> Pid:
-        spec = self.template
-        pid = await self.start_link(spec.actor, *spec.args, *extra, kwargs=spec.kwargs, shutdown=spec.shutdown_timeout)
-        self.children[pid] = None if spec.restart == "temporary" else extra
-        return pid
+    # The child table ---------------------------------------------------------------------
 
+    def _by_pid(self, pid: Pid) -> Child | None:
+        child = self.children.get(pid)
+        return child if child is not None and child.pid == pid else None
 
-async def start_dynamic_child(runtime: Runtime, supervisor: Any, *extra: Any) -> Pid:
-    """Start a child of a ``DynamicSupervisor`` with ``extra`` arguments after the template's.
+    def _by_key(self, key: Hashable) -> Child | None:
+        return self.children.get(key) if type(key) is Pid else None
 
-    Raises:
-        SupervisorError: ``max_children`` reached, or the child failed to start.
-    """
-    result = await runtime.call(supervisor, ("start_child", extra), timeout=None)
-    if isinstance(result, SupervisorError):
-        raise result
-    return result
+    def _affected(self, child: Child) -> tuple[Sequence[Child], Sequence[Child]]:
+        return one_for_one((), child)
 
+    def _stopped(self, child: Child) -> None:
+        self.children.pop(child.key, None)
 
+    def _started(self, child: Child) -> None:
+        self.children.pop(child.key, None)
+        child.key = child.pid
+        self.children[child.pid] = child
+        if self.template.restart == "temporary":
+            child.extra = ()  # never restarted, so its arguments are dead weight
+
+    def _child_name(self, child: Child) -> Any:
+        return repr(child.key)
+
+    def _find(self, pid: Any) -> Child | None:
+        """The child that has (or, while its restart is due, had) ``pid``."""
+        if type(pid) is not Pid:
+            raise SupervisorError("simple_one_for_one", pid, "a dynamic supervisor's children are named by pid")
+        return self.children.get(pid)
+
+    # Management calls --------------------------------------------------------------------
+
+    async def _which_children(self, _: WhichChildren) -> tuple[tuple[None, Pid | str, str], ...]:
+        kind = self.template.type
+        return tuple((None, RESTARTING if c.restarting else c.pid, kind) for c in self.children.values())
+
+    async def _which_child(self, request: WhichChild) -> tuple[None, Pid | str, str]:
+        child = self._find(request.child_id)
+        if child is None:
+            raise SupervisorError("not_found", request.child_id)
+        return None, RESTARTING if child.restarting else child.pid, self.template.type
+
+    async def _count_children(self, _: CountChildren) -> FrozenDict:
+        total = len(self.children)
+        active = sum(c.pid is not None for c in self.children.values())
+        supervisors = total if self.template.type == "supervisor" else 0
+        return FrozenDict({"specs": 1, "active": active, "supervisors": supervisors,
+                           "workers": total - supervisors, "restarts": self.restarts})
+
+    async def _get_childspec(self, request: GetChildspec) -> ChildSpec:
+        child_id = request.child_id
+        if type(child_id) is not Pid:
+            return lookup({self.template.id: self.template}, child_id)
+        if child_id not in self.children:
+            raise SupervisorError("not_found", child_id)
+        return self.template
+
+    async def _start_child(self, request: StartDynamicChild) -> Pid:
+        extra = request.extra
+        if type(extra) is not tuple:
+            raise InvalidChildSpec("extra", extra, "must be a tuple of start arguments")
+        if self.max_children is not None and len(self.children) >= self.max_children:
+            raise SupervisorError("max_children", self.template.id, f"{self.max_children} children already")
+        return await self._start_for_call(Child(self.template, None, extra))
+
+    async def _terminate_child(self, request: TerminateChild) -> None:
+        child = self._find(request.child_id)
+        if child is None:
+            # OTP: a pid that already exited is fine; a live stranger is not ours to stop.
+            if self.runtime.is_alive(request.child_id):
+                raise SupervisorError("not_found", request.child_id)
+            return
+        await self._terminate(child)
+        self._stopped(child)
+
+    async def _not_simple(self, request: RestartChild | DeleteChild) -> None:
+        raise SupervisorError(
+            "simple_one_for_one", request.child_id, "a dynamic supervisor's children have no specs of their own"
+        )
+
+    REQUESTS = {
+        WhichChildren: _which_children,
+        WhichChild: _which_child,
+        CountChildren: _count_children,
+        GetChildspec: _get_childspec,
+        StartDynamicChild: _start_child,
+        TerminateChild: _terminate_child,
+        RestartChild: _not_simple,
+        DeleteChild: _not_simple,
+    }

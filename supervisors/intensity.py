@@ -17,12 +17,11 @@ __all__ = ["RestartIntensity"]
 class RestartIntensity:
     """The restarts of one supervisor within the last ``period`` seconds."""
 
-    __slots__ = ("_times", "intensity", "period", "total")
+    __slots__ = ("_times", "intensity", "period")
 
     def __init__(self, intensity: int, period: float) -> None:
         self.intensity = intensity
         self.period = period
-        self.total = 0
         self._times: collections.deque[float] = collections.deque()
 
     def add(self, now: float) -> bool:
@@ -31,9 +30,4 @@ class RestartIntensity:
         times.append(now)
         while times[0] <= now - self.period:
             times.popleft()
-        self.total += 1
         return len(times) <= self.intensity
-
-    def in_window(self) -> int:
-        """Restarts counted in the current window."""
-        return len(self._times)

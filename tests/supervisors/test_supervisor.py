@@ -7,10 +7,10 @@ import pytest
 from neural_actors.runtime import Actor, Runtime, StartFailed, Stop
 from neural_actors.supervisors import (
     ChildSpec,
-    InvalidChildSpec,
     Supervisor,
     SupervisorFlags,
     count_children,
+    start_child,
     which_children,
 )
 
@@ -161,11 +161,19 @@ async def test_escalation_through_three_levels(actor_runtime: Runtime) -> None:
     assert 0 == actor_runtime.statistics().processes
 
 
-def test_invalid_child_specs_name_the_field() -> None:
-    """Each bad field is refused with its name, the value and what was expected."""
-    with pytest.raises(InvalidChildSpec, match=r"^start: .* is not an Actor subclass$"):
-        ChildSpec(id="a", start=(int, ()))
-    with pytest.raises(InvalidChildSpec, match=r"^shutdown: -1 must be 'brutal_kill', 'infinity' or seconds >= 0$"):
-        ChildSpec(id="a", start=(Worker, ()), shutdown=-1)
-    with pytest.raises(InvalidChildSpec, match=r"^intensity: -1 must be an int >= 0$"):
-        SupervisorFlags(intensity=-1)
+@pytest.mark.asyncio
+async def test_a_child_supervisor_added_at_run_time_supervises_its_own_children(actor_runtime: Runtime) -> None:
+    """A subtree built with ``start_child`` in the documented form (flags and children in the
+    spec): its grandchild worker is restarted by it, and the root sees nothing."""
+    rt = actor_runtime
+    root = await rt.start(Supervisor, SupervisorFlags(), [])
+    sub = await start_child(rt, root, ChildSpec(id="sub", type="supervisor", start=(Supervisor, (SupervisorFlags(), ()))))
+    grandchild = await start_child(rt, sub, ChildSpec(id="g", start=(Idle, ())))
+    rt.exit(grandchild, "kill")
+    await rt.wait_idle()
+
+    ((_, restarted, _),) = await which_children(rt, sub)
+    assert restarted != grandchild and rt.is_alive(restarted)
+    assert ((("sub", sub, "supervisor"),), 0, 1) == (
+        await which_children(rt, root), (await count_children(rt, root))["restarts"], (await count_children(rt, sub))["restarts"]
+    )
