@@ -54,6 +54,14 @@ from neural_actors.runtime import RuntimeStatistics as RuntimeStatistics
 from neural_actors.runtime import Shutdown as Shutdown
 from neural_actors.runtime import StartIgnored as StartIgnored
 from neural_actors.runtime import TimerRef as TimerRef
+from neural_actors.runtime import LinkStatistics as LinkStatistics
+from neural_actors.runtime import Mesh as Mesh
+from neural_actors.runtime import MeshStatistics as MeshStatistics
+from neural_actors.runtime import Placement as Placement
+from neural_actors.runtime import PlacementError as PlacementError
+from neural_actors.runtime import Unreachable as Unreachable
+from neural_actors.runtime import plan_comm_aware as plan_comm_aware
+from neural_actors.runtime import traffic_cost as traffic_cost
 from neural_actors.supervisors import RESTARTING as RESTARTING
 from neural_actors.supervisors import Backoff as Backoff
 from neural_actors.supervisors import ChildRestarting as ChildRestarting
@@ -95,13 +103,18 @@ __all__ = [
     "Ignore",
     "InternalError",
     "InvalidChildSpec",
+    "LinkStatistics",
     "MailboxFull",
     "MailboxPolicy",
     "MailboxStatistics",
+    "Mesh",
+    "MeshStatistics",
     "NameTaken",
     "NoProcess",
     "NoReply",
     "Pid",
+    "Placement",
+    "PlacementError",
     "ProcessInfo",
     "Ref",
     "Runtime",
@@ -115,6 +128,7 @@ __all__ = [
     "SupervisorError",
     "SupervisorFlags",
     "TimerRef",
+    "Unreachable",
     "VirtualEventLoop",
     "check_childspecs",
     "check_immutable",
@@ -125,11 +139,13 @@ __all__ = [
     "is_normal",
     "is_shutdown",
     "message",
+    "plan_comm_aware",
     "restart_child",
     "run",
     "start_child",
     "start_dynamic_child",
     "terminate_child",
+    "traffic_cost",
     "which_child",
     "which_children",
 ]

@@ -50,6 +50,10 @@ Direction = Literal["+x", "-x", "+y", "-y"]
 #: Bytes a message's fields other than numpy arrays are counted as (pids, small scalars, tags).
 SMALL_FIELD_BYTES = 16
 
+#: Signals the runtime must always deliver: a lost exit would leave a process running that its
+#: supervisor stopped, a lost reply a caller waiting. With no live route they arrive at once.
+CONTROL = frozenset({"exit", "down", "reply"})
+
 
 # The model ------------------------------------------------------------------------------------
 
@@ -386,7 +390,7 @@ class MeshTransport:
         """
         self.messages += 1
         src, dst = sender.core, target.core
-        if dst in self._failed_cores and kind not in ("exit", "down", "reply"):
+        if dst in self._failed_cores and kind not in CONTROL:
             raise Unreachable(target, f"core {dst} failed")
         if src == dst:
             self.same_core += 1
@@ -395,7 +399,13 @@ class MeshTransport:
         now = self._loop.time()
         start_cycles = (now - self._start) * self.mesh.clock_hz
         size = payload_bytes(item)
-        done = self._send_packets(src, dst, size, start_cycles, target)
+        try:
+            done = self._send_packets(src, dst, size, start_cycles, target)
+        except Unreachable:
+            if kind not in CONTROL:
+                raise
+            arrive()  # exits, downs and replies are never lost to a dead link: see CONTROL
+            return
         seconds = (done - start_cycles) / self.mesh.clock_hz
         seconds += self._ethernet(src, dst, size, now)
         seconds *= self._slow.get(dst, 1.0)

@@ -247,7 +247,7 @@ class RunsFor(Actor):
 
     def init(self, starts: list, runs: tuple) -> None:
         starts.append(self.runtime.now())
-        self.send_after(runs[len(starts) - 1], "crash")
+        self.send_after(runs[len(starts) - 1], self.pid, "crash")
 
     def handle_info(self, msg):
         raise RuntimeError(msg)
