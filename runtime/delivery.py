@@ -43,6 +43,11 @@ class Transport(Protocol):
 
     def carry(self, sender: Pid, target: Pid, kind: SignalKind, item: Any, arrive: Callable[[], None]) -> None: ...
 
+    def next_arrival(self) -> float | None:
+        """The loop time of the next signal still on its way, or ``None`` if none is
+        (``Runtime.wait_idle`` waits for signals in flight too)."""
+        ...
+
 
 @final
 @attrs.frozen

@@ -501,9 +501,9 @@ class MeshTransport:
         if len(pair) < self._samples:
             pair.append(seconds)
 
-    def in_flight(self) -> int:
-        """Messages on their way (for idle checks)."""
-        return len(self._pending)
+    def next_arrival(self) -> float | None:
+        """When the next message on its way arrives (loop time), or ``None``."""
+        return self._pending[0][0] if self._pending else None
 
     def statistics(self) -> MeshStatistics:
         """Per-link bytes and utilisation, the hop histogram, latency percentiles (seconds)."""

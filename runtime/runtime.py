@@ -597,8 +597,15 @@ class Runtime:
         return self._node.trace
 
     async def wait_idle(self) -> None:
-        """Wait until no process has work: every mailbox handled, every burst finished."""
-        await self._node.wait_idle()
+        """Wait until no process has work and nothing is in flight: every mailbox handled,
+        every burst finished, every message on the mesh arrived."""
+        while True:
+            await self._node.wait_idle()
+            transport = self._delivery.transport
+            arrival = transport.next_arrival() if transport is not None else None
+            if arrival is None:
+                return
+            await asyncio.sleep(max(0.0, arrival - self._node.loop.time()))
 
 
 async def _complete(work: Coroutine[Any, Any, T]) -> T:

@@ -91,6 +91,10 @@ class ChildSpec:
         backoff: restart after growing pauses instead of at once (see ``Backoff``).
         name: register each incarnation of the child under this name, so clients address
             it across restarts.
+        core: on a runtime with a mesh, the core to start the child on; a restarted child keeps
+            the core it ran on unless that core failed. ``None``: the runtime's placement.
+        memory: bytes of core SRAM the child needs (its weights), for ``pack`` placement;
+            ``None``: the actor class's ``memory_bytes``.
 
     Raises:
         InvalidChildSpec: naming the first invalid field.
@@ -104,6 +108,8 @@ class ChildSpec:
     significant: bool = attrs.field(default=False, validator=_check_significant)
     backoff: Backoff | None = attrs.field(default=None, validator=_check_backoff)
     name: Hashable | None = attrs.field(default=None, validator=hashable("name", optional=True))
+    core: int | None = attrs.field(default=None, validator=non_negative_int("core", optional=True))
+    memory: int | None = attrs.field(default=None, validator=non_negative_int("memory", optional=True))
 
     def __attrs_post_init__(self) -> None:
         if self.significant and self.restart == "permanent":

@@ -27,7 +27,6 @@ from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import attrs
-import structlog
 from neural_actors.runtime import (
     Actor,
     Caller,
@@ -51,7 +50,6 @@ from .shutdown import shut_down
 
 __all__ = ["RESTARTING", "BaseSupervisor", "Child", "TryAgain", "lookup"]
 
-log = structlog.get_logger("neural_actors.supervisors")
 
 #: Where ``which_children`` shows a pid, a child whose restart is due (retried after a failed
 #: start, or pausing under backoff) shows this, as OTP's ``restarting``.
@@ -72,6 +70,7 @@ class Child:
     timer: TimerRef | None = None  # the pending backoff restart, if any
     pausing: Pid | None = None  # holds a named child's name during a backoff pause
     stashed: tuple[Any, ...] = ()  # casts kept during a pause, for the next incarnation
+    core: int | None = None  # where it last ran, so a restart keeps its core
     restarting: bool = False  # a restart is due: retried after a failed start, or after a pause
 
 
@@ -116,7 +115,7 @@ class BaseSupervisor(Actor):
         self.restarts = 0
         # Bound once: the module-level proxy would rebuild a logger for every report, which
         # costs more than a restart when the level is filtered out anyway.
-        self._log = log.bind(supervisor=repr(self.pid))
+        self._log = self.log.bind(supervisor=repr(self.pid))
         self.rng = random.Random(self.pid.serial)  # backoff jitter that replays with the run
 
     # The child table (each kind of supervisor keeps its own) -----------------------------
@@ -246,8 +245,16 @@ class BaseSupervisor(Actor):
         spec = child.spec
         await self._cancel_restart(child)
         child.pid = await self.start_link(
-            spec.actor, *spec.args, *child.extra, kwargs=spec.kwargs, shutdown=spec.shutdown_timeout, name=spec.name
+            spec.actor,
+            *spec.args,
+            *child.extra,
+            kwargs=spec.kwargs,
+            shutdown=spec.shutdown_timeout,
+            name=spec.name,
+            core=child.core if child.core is not None else spec.core,
+            memory=spec.memory,
         )
+        child.core = child.pid.core  # a restart goes back here, unless the core failed
         child.started_at = self.runtime.now()
         self._started(child)
         self._log.info("child_started", child=self._child_name(child), pid=repr(child.pid))

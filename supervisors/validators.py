@@ -38,12 +38,13 @@ def seconds(field: str, *, allow_zero: bool = False, optional: bool = False) -> 
     return check
 
 
-def non_negative_int(field: str) -> Validator:
-    """An int >= 0 (a bool or a float is refused: a count is whole)."""
+def non_negative_int(field: str, *, optional: bool = False) -> Validator:
+    """An int >= 0 (a bool or a float is refused: a count is whole); None too if ``optional``."""
+    reason = "must be None or an int >= 0" if optional else "must be an int >= 0"
 
     def check(_: Any, __: Any, value: Any) -> None:
-        if type(value) is not int or value < 0:
-            raise InvalidChildSpec(field, value, "must be an int >= 0")
+        if not (optional and value is None) and (type(value) is not int or value < 0):
+            raise InvalidChildSpec(field, value, reason)
 
     return check
 
