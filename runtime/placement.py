@@ -26,7 +26,7 @@ from typing import Literal, final
 from .errors import PlacementError
 from .mesh import Mesh
 
-__all__ = ["STRATEGIES", "Placement", "Strategy", "plan_comm_aware", "traffic_cost"]
+__all__ = ["STRATEGIES", "Placement", "Strategy", "link_loads", "plan_comm_aware", "traffic_cost"]
 
 Strategy = Literal["round_robin", "spread", "pack", "comm_aware"]
 STRATEGIES: tuple[Strategy, ...] = ("round_robin", "spread", "pack", "comm_aware")
@@ -117,6 +117,22 @@ class Placement:
 def traffic_cost(mesh: Mesh, assignment: Mapping[Hashable, int], traffic: Traffic) -> float:
     """Sum of traffic x hops of an assignment of names to cores."""
     return sum(weight * mesh.core_hops(assignment[a], assignment[b]) for (a, b), weight in traffic.items())
+
+
+def link_loads(mesh: Mesh, assignment: Mapping[Hashable, int], traffic: Traffic) -> dict[tuple[int, int, str, int], float]:
+    """Traffic carried by each link ``(x, y, direction, noc)`` when every pair's traffic takes
+    its route (on the NoC with fewer hops), both ways for a pair listed once."""
+    loads: dict[tuple[int, int, str, int], float] = {}
+    nocs = (0, 1) if mesh.topology == "noc" else (0,)
+    for (a, b), weight in traffic.items():
+        for src, dst in ((assignment[a], assignment[b]), (assignment[b], assignment[a])):
+            _, sx, sy = mesh.locate(src)
+            _, dx, dy = mesh.locate(dst)
+            noc = min(nocs, key=lambda n: (mesh.hops((sx, sy), (dx, dy), n), n))
+            for x, y, direction in mesh.route((sx, sy), (dx, dy), noc):
+                key = (x, y, direction, noc)
+                loads[key] = loads.get(key, 0.0) + weight / 2
+    return loads
 
 
 def plan_comm_aware(
