@@ -51,6 +51,7 @@ from .placement import Placement as Placement
 from .placement import plan_comm_aware as plan_comm_aware
 from .placement import traffic_cost as traffic_cost
 from .portal import BlockingRuntime as BlockingRuntime
+from .process import ProcessHooks as ProcessHooks
 from .reports import Logger as Logger
 from .runtime import ProcessInfo as ProcessInfo
 from .runtime import Runtime as Runtime
@@ -63,7 +64,7 @@ __all__ = [
     "Continue", "Deadlock", "Delivery", "Dispatched", "Down", "Exit", "FrozenDict", "Ignore",
     "InternalError", "LinkStatistics", "Logger", "MailboxFull", "MailboxPolicy",
     "MailboxStatistics", "Mesh", "MeshStatistics", "NameTaken", "NoProcess", "NoReply", "Pid",
-    "Placement", "PlacementError", "ProcessInfo", "Ref", "Runtime", "RuntimeClosed",
+    "Placement", "PlacementError", "ProcessHooks", "ProcessInfo", "Ref", "Runtime", "RuntimeClosed",
     "RuntimeStatistics", "Shutdown", "SignalKind", "StartFailed", "StartIgnored", "Stop",
     "TimerRef", "Transport", "Unreachable", "VirtualEventLoop", "check_immutable",
     "check_seconds", "check_shutdown", "format_reason", "freeze", "is_normal", "is_shutdown",

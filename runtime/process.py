@@ -53,7 +53,7 @@ from .registry import Registry
 from .reports import Reports
 from .trace import Trace
 
-__all__ = ["BUDGET", "Info", "Node", "Process", "SignalRoute"]
+__all__ = ["BUDGET", "Info", "Node", "Process", "ProcessHooks", "SignalRoute"]
 
 IDLE = 0
 SCHEDULED = 1
@@ -108,6 +108,16 @@ class ContinueItem:
 WRAPPED = frozenset({Caller, Info, Exit, Down, ContinueItem})
 
 
+class ProcessHooks(Protocol):
+    """Where a fault plan (or a tracer) steps into a process's life: called before ``init`` and
+    before each mailbox item is handled. Raising there is a crash of the process, exactly as if
+    the callback had raised. With no hooks installed the cost is one check per item."""
+
+    def before_init(self, process: Process) -> None: ...
+
+    def before_dispatch(self, process: Process, item: Any) -> None: ...
+
+
 class SignalRoute(Protocol):
     """The delivery seam, as an exiting process sees it: how its exit reaches others."""
 
@@ -135,6 +145,7 @@ class Node:
         "exited",
         "exit_hooks",
         "facade",
+        "hooks",
         "id",
         "links",
         "loop",
@@ -158,6 +169,7 @@ class Node:
         self.trace: Trace | None = None
         self.route: SignalRoute = None  # type: ignore[assignment]  # set by the delivery seam
         self.facade: Any = None  # the Runtime, for ``Actor.runtime``
+        self.hooks: ProcessHooks | None = None
         #: Called as ``hook(pid, reason)`` after each exit (placement frees the core's memory).
         self.exit_hooks: list[Callable[[Pid, Any], None]] = []
         self._rng = random.Random(seed) if seed is not None else None
@@ -464,6 +476,7 @@ class Process:
             queue = mailbox.queue
             bounded = mailbox.capacity is not None
             trace = self.node.trace
+            hooks = self.node.hooks
             handle_cast = actor.handle_cast
             budget = BUDGET
             # This loop is where sync actors spend their lives: pop, dispatch, repeat, until
@@ -475,6 +488,8 @@ class Process:
                     mailbox.taken(item)
                 if trace is not None:
                     trace.record("deliver", self.pid, item)
+                if hooks is not None:
+                    hooks.before_dispatch(self, item)
                 if type(item) in WRAPPED:
                     self._finish(item, self._dispatch(item))
                 else:
@@ -579,6 +594,8 @@ class Process:
         trace = self.node.trace
         if trace is not None:
             trace.record("deliver", self.pid, item)
+        if self.node.hooks is not None:
+            self.node.hooks.before_dispatch(self, item)
         return item
 
     def _call_init(self) -> Any:
@@ -586,6 +603,8 @@ class Process:
         # Keep no start arguments once used: a restart gets them from its child spec, and
         # holding them here would pin them for the process's whole life.
         self.init_args = None
+        if self.node.hooks is not None:
+            self.node.hooks.before_init(self)
         return self.actor.init(*args, **kwargs)
 
     def _finish_init(self, result: Any) -> None:

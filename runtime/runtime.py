@@ -33,7 +33,7 @@ from .mailbox import UNBOUNDED, MailboxPolicy, MailboxStatistics
 from .pid import Pid, Ref
 from .placement import Placement, Strategy
 from .portal import BlockingRuntime, start_blocking
-from .process import Node, Process, describe_pending
+from .process import Node, Process, ProcessHooks, describe_pending
 from .reports import LEVELS, Logger, Reports
 from .timers import Timers
 from .trace import Trace
@@ -396,9 +396,22 @@ class Runtime:
         """The delivery seam every message of this runtime goes through (for transports)."""
         return self._delivery
 
+    @property
+    def transport(self) -> Transport | None:
+        """The transport every delivery goes through (the mesh's, a fault plan's), or ``None``."""
+        return self._delivery.transport
+
     def set_transport(self, transport: Transport | None) -> None:
-        """Route every delivery through ``transport`` (a mesh, a fault plan); ``None``: local."""
+        """Route every delivery through ``transport`` (a mesh, a fault plan); ``None``: local.
+
+        A transport that wraps another (a fault plan over the mesh) takes ``rt.transport``
+        first and passes what it lets through to it.
+        """
         self._delivery.transport = transport
+
+    def set_hooks(self, hooks: ProcessHooks | None) -> None:
+        """Step into every process's ``init`` and dispatch (fault plans); ``None`` removes them."""
+        self._node.hooks = hooks
 
     def cast(self, target: Pid | Hashable, msg: Any) -> None:
         """Deliver ``msg`` to ``target``'s ``handle_cast``; returns at once.
