@@ -50,6 +50,7 @@ from neural_actors.runtime import Ignore as Ignore
 from neural_actors.runtime import InternalError as InternalError
 from neural_actors.runtime import MailboxStatistics as MailboxStatistics
 from neural_actors.runtime import ProcessInfo as ProcessInfo
+from neural_actors.runtime import ProcessStatus as ProcessStatus
 from neural_actors.runtime import RuntimeStatistics as RuntimeStatistics
 from neural_actors.runtime import Shutdown as Shutdown
 from neural_actors.runtime import StartIgnored as StartIgnored
@@ -116,6 +117,7 @@ __all__ = [
     "Placement",
     "PlacementError",
     "ProcessInfo",
+    "ProcessStatus",
     "Ref",
     "Runtime",
     "RuntimeClosed",

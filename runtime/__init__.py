@@ -54,6 +54,7 @@ from .portal import BlockingRuntime as BlockingRuntime
 from .process import ProcessHooks as ProcessHooks
 from .reports import Logger as Logger
 from .runtime import ProcessInfo as ProcessInfo
+from .runtime import ProcessStatus as ProcessStatus
 from .runtime import Runtime as Runtime
 from .runtime import RuntimeStatistics as RuntimeStatistics
 from .runtime import Shutdown as Shutdown
@@ -64,7 +65,7 @@ __all__ = [
     "Continue", "Deadlock", "Delivery", "Dispatched", "Down", "Exit", "FrozenDict", "Ignore",
     "InternalError", "LinkStatistics", "Logger", "MailboxFull", "MailboxPolicy",
     "MailboxStatistics", "Mesh", "MeshStatistics", "NameTaken", "NoProcess", "NoReply", "Pid",
-    "Placement", "PlacementError", "ProcessHooks", "ProcessInfo", "Ref", "Runtime", "RuntimeClosed",
+    "Placement", "PlacementError", "ProcessHooks", "ProcessInfo", "ProcessStatus", "Ref", "Runtime", "RuntimeClosed",
     "RuntimeStatistics", "Shutdown", "SignalKind", "StartFailed", "StartIgnored", "Stop",
     "TimerRef", "Transport", "Unreachable", "VirtualEventLoop", "check_immutable",
     "check_seconds", "check_shutdown", "format_reason", "freeze", "is_normal", "is_shutdown",

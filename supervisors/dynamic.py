@@ -99,6 +99,9 @@ class DynamicSupervisor(BaseSupervisor):
         if self.template.restart == "temporary":
             child.extra = ()  # never restarted, so its arguments are dead weight
 
+    def _ignored(self, child: Child) -> None:
+        self.children.pop(child.key, None)  # simple_one_for_one keeps no spec per child
+
     def _child_name(self, child: Child) -> Any:
         return repr(child.key)
 

@@ -35,6 +35,7 @@ from neural_actors.runtime import (
     NoReply,
     Pid,
     StartFailed,
+    StartIgnored,
     Stop,
     TimerRef,
     format_reason,
@@ -140,6 +141,10 @@ class BaseSupervisor(Actor):
         """``child`` has just started with a new pid."""
         raise NotImplementedError
 
+    def _ignored(self, child: Child) -> None:
+        """``child``'s ``init`` returned ``Ignore``: keep its spec, or let it go."""
+        raise NotImplementedError
+
     def _auto_shutdown_due(self) -> bool:
         """Whether a significant child's exit, just handled, shuts the supervisor down."""
         return False
@@ -240,21 +245,33 @@ class BaseSupervisor(Actor):
 
     # Starting and stopping one child -----------------------------------------------------
 
-    async def _start(self, child: Child) -> Pid:
-        """Start ``child``; raises ``StartFailed`` or ``NameTaken`` as ``start_link`` does."""
+    async def _start(self, child: Child) -> Pid | None:
+        """Start ``child``; raises ``StartFailed`` or ``NameTaken`` as ``start_link`` does.
+
+        Returns:
+            Its pid, or ``None`` if its ``init`` returned ``Ignore``.
+        """
         spec = child.spec
         await self._cancel_restart(child)
-        child.pid = await self.start_link(
-            spec.actor,
-            *spec.args,
-            *child.extra,
-            kwargs=spec.kwargs,
-            shutdown=spec.shutdown_timeout,
-            name=spec.name,
-            core=child.core if child.core is not None else spec.core,
-            memory=spec.memory,
-        )
-        child.core = child.pid.core  # a restart goes back here, unless the core failed
+        try:
+            pid = await self.start_link(
+                spec.actor,
+                *spec.args,
+                *child.extra,
+                kwargs=spec.kwargs,
+                shutdown=spec.shutdown_timeout,
+                name=spec.name,
+                core=child.core if child.core is not None else spec.core,
+                memory=spec.memory,
+            )
+        except StartIgnored:
+            # OTP's ``ignore``: no process; the spec stays (a temporary or dynamic child is let go).
+            child.pid = None
+            self._log.info("child_ignored", child=self._child_name(child))
+            self._ignored(child)
+            return None
+        child.pid = pid
+        child.core = pid.core  # a restart goes back here, unless the core failed
         child.started_at = self.runtime.now()
         self._started(child)
         self._log.info("child_started", child=self._child_name(child), pid=repr(child.pid))
@@ -263,7 +280,7 @@ class BaseSupervisor(Actor):
             self.cast(child.pid, msg)
         return child.pid
 
-    async def _start_for_call(self, child: Child) -> Pid:
+    async def _start_for_call(self, child: Child) -> Pid | None:
         """Start ``child`` for a management call: a failure is the caller's error (OTP's
         ``{error, Reason}``), not the supervisor's crash."""
         try:

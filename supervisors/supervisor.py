@@ -57,6 +57,10 @@ class Supervisor(BaseSupervisor):
         self._setup(flags)
         self.children: list[Child] = []
         self.by_id: dict[Hashable, Child] = {}
+        # pid -> child; may hold pids of children since stopped, checked on lookup and pruned
+        # when it outgrows the children: a linear search per exit made a supervisor whose
+        # thousands of children all died quadratic.
+        self.by_pid: dict[Pid, Child] = {}
         self.strategy = STRATEGIES[flags.strategy]
         for spec in children:
             child = self._add(spec)
@@ -89,7 +93,8 @@ class Supervisor(BaseSupervisor):
         del self.by_id[child.key]
 
     def _by_pid(self, pid: Pid) -> Child | None:
-        return next((c for c in self.children if c.pid == pid), None)
+        child = self.by_pid.get(pid)
+        return child if child is not None and child.pid == pid else None
 
     def _by_key(self, key: Hashable) -> Child | None:
         return self.by_id.get(key)
@@ -102,10 +107,17 @@ class Supervisor(BaseSupervisor):
             self._remove(child)
 
     def _started(self, child: Child) -> None:
+        if len(self.by_pid) >= 2 * len(self.children) + 16:
+            self.by_pid = {c.pid: c for c in self.children if c.pid is not None}
+        self.by_pid[child.pid] = child  # type: ignore[index]
         spec = child.spec
         if spec.restart == "temporary" and (spec.args or spec.kwargs):
             # Never restarted, so its arguments are dead weight (OTP drops them too).
             child.spec = attrs.evolve(spec, start=(spec.actor, ()))
+
+    def _ignored(self, child: Child) -> None:
+        if child.spec.restart == "temporary":
+            self._remove(child)
 
     def _auto_shutdown_due(self) -> bool:
         if self.flags.auto_shutdown == "any_significant":
@@ -135,7 +147,7 @@ class Supervisor(BaseSupervisor):
     async def _get_childspec(self, request: GetChildspec) -> ChildSpec:
         return lookup(self.by_id, request.child_id).spec
 
-    async def _start_child(self, request: StartChild) -> Pid:
+    async def _start_child(self, request: StartChild) -> Pid | None:
         spec = request.spec
         if type(spec) is not ChildSpec:
             raise InvalidChildSpec(
@@ -145,11 +157,12 @@ class Supervisor(BaseSupervisor):
         existing = self.by_id.get(spec.id)
         if existing is not None:
             raise SupervisorError("already_started" if existing.pid is not None else "already_present", spec.id)
-        child = Child(spec, spec.id)
-        pid = await self._start_for_call(child)
-        self.children.append(child)
-        self.by_id[spec.id] = child
-        return pid
+        child = self._add(spec)
+        try:
+            return await self._start_for_call(child)  # an ignored temporary child is removed there
+        except BaseException:
+            self._remove(child)
+            raise
 
     async def _terminate_child(self, request: TerminateChild) -> None:
         child = lookup(self.by_id, request.child_id)
