@@ -43,6 +43,7 @@ from neural_actors.runtime import freeze as freeze
 from neural_actors.runtime import is_normal as is_normal
 from neural_actors.runtime import is_shutdown as is_shutdown
 from neural_actors.runtime import message as message
+from neural_actors.runtime import register_immutable as register_immutable
 from neural_actors.runtime import run as run
 from neural_actors.supervisors import RESTARTING as RESTARTING
 from neural_actors.supervisors import Backoff as Backoff
@@ -100,6 +101,7 @@ __all__ = [
     "is_normal",
     "is_shutdown",
     "message",
+    "register_immutable",
     "restart_child",
     "run",
     "start_child",

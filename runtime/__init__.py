@@ -31,6 +31,7 @@ from .message import FrozenDict as FrozenDict
 from .message import check_immutable as check_immutable
 from .message import freeze as freeze
 from .message import message as message
+from .message import register_immutable as register_immutable
 from .pid import Pid as Pid
 from .pid import Ref as Ref
 from .runtime import BlockingRuntime as BlockingRuntime
@@ -45,5 +46,5 @@ __all__ = [
     "MailboxStatistics", "NameTaken", "NoProcess", "NoReply", "Pid", "ProcessInfo", "Ref",
     "Runtime", "RuntimeClosed", "RuntimeStatistics", "StartFailed", "Stop", "TimerRef",
     "VirtualEventLoop", "check_immutable", "format_reason", "freeze", "is_normal", "is_shutdown",
-    "message", "run",
+    "message", "register_immutable", "run",
 ]
