@@ -126,7 +126,7 @@ def message(cls: type[T]) -> type[T]:
     new.__neural_actors_message__ = True  # type: ignore[attr-defined]
     fields = attrs.fields(new)
     _HANDLERS[new] = _make_checker(new, [f.name for f in fields])
-    init = [f.name for f in fields if f.init]
+    init = [(f.name, f.alias) for f in fields if f.init]
     _FREEZERS[new] = _record_freezer(new, init, attrs.evolve, complete=len(init) == len(fields))
     return new
 
@@ -149,7 +149,7 @@ def check_immutable(value: Any, where: str = "message") -> None:
     if t in SCALARS:
         return
     try:
-        _check(value, 0)
+        (_HANDLERS.get(t) or _check)(value, 0)
     except _Refused as refused:
         root = t.__name__ if getattr(t, "__neural_actors_message__", False) else where
         raise TypeError(f"{refused.path(root)}: {refused.reason}") from None
@@ -192,12 +192,12 @@ def _check(value: Any, depth: int) -> None:
 
 
 def _visit(walk: _Walk, item: Any, depth: int, step: str, label: Any = None) -> Any:
-    """``walk(item, depth)``, adding ``step`` (formatted with ``label``'s short repr) to the
-    path of a refusal."""
+    """``walk(item, depth)``, adding ``step`` to the path of a refusal: a format string for
+    ``label``'s short repr (``"[{}]"``), or a field's ``".name"``."""
     try:
         return walk(item, depth)
     except _Refused as refused:
-        refused.steps.append(step.format(_short(label)) if "{}" in step else step)
+        refused.steps.append(step.format(_short(label)))
         raise
 
 
@@ -210,20 +210,36 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+# The loops below call _check inline rather than through _visit: one call less per item
+# matters for a tuple of tuples, the commonest nesting.
+
+
 def _check_tuple(value: tuple[Any, ...], depth: int) -> None:
     if SCALARS.issuperset(map(type, value)):
         return
+    depth += 1
     for i, item in enumerate(value):
-        if type(item) not in SCALARS:
-            _visit(_check, item, depth + 1, "[{}]", i)
+        t = type(item)
+        if t in SCALARS or (t is tuple and depth <= MAX_DEPTH and SCALARS.issuperset(map(type, item))):
+            continue  # the second test passes a row of scalars without two calls
+        try:
+            _check(item, depth)
+        except _Refused as refused:
+            refused.steps.append(f"[{i}]")
+            raise
 
 
 def _check_frozenset(value: frozenset[Any], depth: int) -> None:
     if SCALARS.issuperset(map(type, value)):
         return
+    depth += 1
     for item in value:
         if type(item) not in SCALARS:
-            _visit(_check, item, depth + 1, "{{{}}}", item)
+            try:
+                _check(item, depth)
+            except _Refused as refused:
+                refused.steps.append(f"{{{_short(item)}}}")
+                raise
 
 
 def _check_frozen_dict(value: FrozenDict, depth: int) -> None:
@@ -231,11 +247,16 @@ def _check_frozen_dict(value: FrozenDict, depth: int) -> None:
         return
     data = value._data
     if not (SCALARS.issuperset(map(type, data)) and SCALARS.issuperset(map(type, data.values()))):
+        depth += 1
         for key, item in data.items():
             if type(key) not in SCALARS:
-                _visit(_check, key, depth + 1, "<key {}>", key)
+                _visit(_check, key, depth, "<key {}>", key)
             if type(item) not in SCALARS:
-                _visit(_check, item, depth + 1, "[{}]", key)
+                try:
+                    _check(item, depth)
+                except _Refused as refused:
+                    refused.steps.append(f"[{_short(key)}]")
+                    raise
     object.__setattr__(value, "_immutable", True)
 
 
@@ -271,11 +292,10 @@ def _check_extras(value: Any, depth: int, fields: frozenset[str]) -> None:
         if name not in fields and type(item) not in SCALARS:
             try:
                 _check(item, depth)
-            except _Refused as refused:
-                raise _Refused(
-                    f"attribute {name!r} is not a field and holds a value that can change; "
-                    "keep only immutable values in it"
-                ) from refused
+            except _Refused:
+                refused = _Refused("not a field, and holds a value that can change; keep only immutable values in it")
+                refused.steps.append(f".{name}")
+                raise refused from None
 
 
 def _accept(value: Any, depth: int) -> None:
@@ -301,12 +321,19 @@ def _make_checker(cls: type, names: list[str] | tuple[str, ...]) -> _Walk:
     """Generate ``check(value, depth)`` with one fast test per field of a record type."""
     lines = ["def check(value, depth):", "    depth += 1"]
     for name in names:
-        lines.append(f"    v = value.{name}")
-        lines.append(f"    if type(v) not in SCALARS: visit(walk, v, depth, '.{name}')")
+        lines += [
+            f"    v = value.{name}",
+            "    if type(v) not in SCALARS:",
+            "        try:",
+            "            walk(v, depth)",
+            "        except Refused as refused:",
+            f"            refused.steps.append('.{name}')",
+            "            raise",
+        ]
     if cls.__dictoffset__:  # instances have a __dict__, which may hold more than the fields
         lines.append("    check_extras(value, depth, FIELDS)")
     namespace: dict[str, Any] = {
-        "SCALARS": SCALARS, "visit": _visit, "walk": _check, "check_extras": _check_extras,
+        "SCALARS": SCALARS, "Refused": _Refused, "walk": _check, "check_extras": _check_extras,
         "FIELDS": frozenset(names),
     }
     exec("\n".join(lines), namespace)  # noqa: S102 - generated from field names only
@@ -481,9 +508,11 @@ def _freeze_by_check(value: Any, depth: int) -> Any:
     return value
 
 
-def _record_freezer(cls: type, names: Sequence[str], rebuild: Callable[..., Any], *, complete: bool = True) -> _Walk:
-    """Freeze a record's fields ``names``, rebuilding it with ``rebuild(value, **changes)`` if
-    any changed.
+def _record_freezer(
+    cls: type, fields: Sequence[tuple[str, str]], rebuild: Callable[..., Any], *, complete: bool = True
+) -> _Walk:
+    """Freeze a record's ``(attribute, init argument)`` fields, rebuilding it with
+    ``rebuild(value, **changes)`` if any changed.
 
     State that cannot be rebuilt, fields ``__init__`` does not take (not ``complete``) and
     attributes outside the fields, is checked instead.
@@ -494,12 +523,12 @@ def _record_freezer(cls: type, names: Sequence[str], rebuild: Callable[..., Any]
 
     def freeze_record(value: Any, depth: int) -> Any:
         changes = {}
-        for name in names:
+        for name, argument in fields:
             old = getattr(value, name)
             if type(old) not in SCALARS:
                 new = _visit(_freeze, old, depth + 1, f".{name}")
                 if new is not old:
-                    changes[name] = new
+                    changes[argument] = new
         result = rebuild(value, **changes) if changes else value
         if check is not None:
             check(result, depth)
@@ -508,13 +537,17 @@ def _record_freezer(cls: type, names: Sequence[str], rebuild: Callable[..., Any]
     return freeze_record
 
 
+def _replace_slice(value: slice, **changes: Any) -> slice:
+    return slice(*(changes.get(name, getattr(value, name)) for name in ("start", "stop", "step")))
+
+
 def _freezer_for(t: type) -> _Walk:
     """Classify a type seen for the first time by ``freeze``."""
     fields = _record_fields(t)
     if fields is not None and issubclass(t, tuple):
-        return _record_freezer(t, fields, t._replace)  # type: ignore[attr-defined]
+        return _record_freezer(t, [(name, name) for name in fields], t._replace)  # type: ignore[attr-defined]
     if fields is not None:
-        init = [f.name for f in dataclasses.fields(t) if f.init]
+        init = [(f.name, f.name) for f in dataclasses.fields(t) if f.init]
         return _record_freezer(t, init, dataclasses.replace, complete=len(init) == len(fields))
     if issubclass(t, np.void):
         return _freeze_void
@@ -531,6 +564,7 @@ _FREEZERS.update({
     bytearray: _freeze_bytes,
     memoryview: _freeze_bytes,
     np.ndarray: _freeze_array,
+    slice: _record_freezer(slice, [(name, name) for name in ("start", "stop", "step")], _replace_slice),
 })
 
 
@@ -573,7 +607,10 @@ def _unfrozen(array: np.ndarray) -> str | None:
 
 
 def _void_is_frozen(value: np.void) -> bool:
-    """A void scalar (a structured row) is a view into its array, and writes go through."""
+    """A structured void scalar (a row) is a view into its array, and field assignment writes
+    through to it; one without fields has nothing to assign."""
+    if value.dtype.names is None and value.flags.owndata:
+        return True
     base = value.base
     return not value.flags.writeable and type(base) is np.ndarray and _unfrozen(base) is None
 
@@ -583,22 +620,40 @@ def _frozen_copy(array: np.ndarray) -> np.ndarray:
     nbytes = array.nbytes
     if nbytes == 0:
         return np.ndarray(array.shape, array.dtype, buffer=b"")
-    memory = bytes(nbytes + _CACHE_LINE - 1)
-    address = ctypes.cast(ctypes.c_char_p(memory), ctypes.c_void_p).value
-    assert address is not None
+    # Python code cannot write to bytes, so this one is made and filled the way C code makes
+    # every bytes object: uninitialised, then written once before anyone else can see it.
+    memory = _new_bytes(None, nbytes + _CACHE_LINE - 1)
+    address = _bytes_data(memory)
     offset = -address % _CACHE_LINE
-    # Python code cannot write to bytes; this one is filled once, here, before anyone else can
-    # see it, as CPython fills every bytes object it creates (its hash is not computed yet).
-    writable = (ctypes.c_char * nbytes).from_address(address + offset)
-    np.ndarray(array.shape, array.dtype, buffer=writable)[...] = array
+    whole = np.asarray(_Memory(address, len(memory)))
+    whole[:offset] = 0  # the padding, so the bytes hold nothing left over from the allocator
+    whole[offset + nbytes:] = 0
+    whole[offset:offset + nbytes].view(array.dtype).reshape(array.shape)[...] = array
     return np.ndarray(array.shape, array.dtype, buffer=memory, offset=offset)
+
+
+#: CPython's constructor of a bytes object left uninitialised, and the address of its data.
+#: Prototypes of our own, so ctypes.pythonapi's shared function objects stay as they are.
+_new_bytes = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.c_void_p, ctypes.c_ssize_t)(
+    ("PyBytes_FromStringAndSize", ctypes.pythonapi)
+)
+_bytes_data = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object)(("PyBytes_AsString", ctypes.pythonapi))
+
+
+class _Memory:
+    """Writable memory at an address, described to numpy by the array interface."""
+
+    __slots__ = ("__array_interface__",)
+
+    def __init__(self, address: int, nbytes: int) -> None:
+        self.__array_interface__ = {"data": (address, False), "shape": (nbytes,), "typestr": "|u1", "version": 3}
 
 
 # Declaring your own immutable types ---------------------------------------------------------
 
 #: Types whose instances change, and containers the check looks into: declaring them immutable
 #: would let mutable payloads through.
-_MUTABLE_TYPES = (list, dict, set, bytearray, memoryview, np.ndarray)
+_MUTABLE_TYPES = (list, dict, set, bytearray, memoryview, np.ndarray, np.void)
 _LOOKED_INTO = (tuple, frozenset, FrozenDict)
 
 

@@ -5,6 +5,7 @@ import datetime as dt
 import decimal
 import enum
 import fractions
+import functools
 import importlib
 import pathlib
 import uuid
@@ -353,6 +354,14 @@ def test_freeze_turns_a_void_view_into_a_frozen_copy() -> None:
     assert row is freeze(row)
 
 
+def test_void_scalar_without_fields_passes() -> None:
+    """An unstructured void owns its bytes and has no fields to assign."""
+    raw = np.frombuffer(b"abcd", dtype="V2")[0]
+
+    check_immutable(Infer(raw))
+    assert raw is freeze(raw)
+
+
 def test_ndarray_subclass_is_refused() -> None:
     """A subclass instance can carry mutable state of its own; its plain-array form can be sent."""
     tagged = freeze(np.arange(3)).view(Tagged)
@@ -545,6 +554,46 @@ def test_slice_parts_are_checked() -> None:
         check_immutable(Infer(slice(0, [1])))
 
     assert "Infer.batch.stop: list is mutable; use a tuple or freeze()" == str(info.value)
+
+
+def test_freeze_rebuilds_a_slice_with_frozen_parts() -> None:
+    """A slice of lists becomes a slice of tuples."""
+    assert slice(0, (1,)) == freeze(slice(0, [1]))
+
+
+def test_state_outside_a_frozen_dataclass_fields_is_checked() -> None:
+    """A cached property stores into the instance's ``__dict__``, out of the fields' reach."""
+
+    @dataclasses.dataclass(frozen=True)
+    class Cached:
+        n: int
+
+        @functools.cached_property
+        def rows(self) -> list[int]:
+            return [self.n]
+
+    cached = Cached(1)
+    check_immutable(Infer(cached))
+    assert [1] == cached.rows
+
+    with pytest.raises(TypeError) as info:
+        check_immutable(Infer(cached))
+
+    assert (
+        "Infer.batch.rows: not a field, and holds a value that can change; keep only immutable values in it"
+    ) == str(info.value)
+
+
+def test_freeze_passes_private_attrs_fields_by_their_init_name() -> None:
+    """attrs takes ``_rows`` as ``rows`` in ``__init__``; ``freeze`` rebuilds through it."""
+
+    @message
+    class Private:
+        _rows: object
+
+    frozen = freeze(Private([1, 2]))
+
+    assert (1, 2) == frozen._rows
 
 
 def test_datetime_with_an_unknown_tzinfo_is_refused() -> None:
