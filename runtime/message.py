@@ -29,7 +29,7 @@ import operator
 import pathlib
 import uuid
 import zoneinfo
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, dataclass_transform, final
 
 import attrs
@@ -37,7 +37,7 @@ import numpy as np
 
 from .pid import Pid, Ref
 
-__all__ = ["MAX_DEPTH", "SCALARS", "FrozenDict", "check_immutable", "freeze", "message", "register_immutable"]
+__all__ = ["MAX_DEPTH", "FrozenDict", "check_immutable", "freeze", "message", "register_immutable"]
 
 T = TypeVar("T")
 
@@ -80,6 +80,9 @@ class FrozenDict(Mapping[Any, Any]):
     """
 
     __slots__ = ("_data", "_hash", "_immutable")
+    _data: dict[Any, Any]
+    _hash: int | None
+    _immutable: bool  # passed the send-time check
 
     def __init__(self, items: Mapping[Any, Any] | None = None) -> None:
         object.__setattr__(self, "_data", dict(items or {}))
@@ -96,9 +99,11 @@ class FrozenDict(Mapping[Any, Any]):
         return len(self._data)
 
     def __hash__(self) -> int:
-        if self._hash is None:
-            object.__setattr__(self, "_hash", hash(frozenset(self._data.items())))
-        return self._hash
+        value = self._hash
+        if value is None:
+            value = hash(frozenset(self._data.items()))
+            object.__setattr__(self, "_hash", value)
+        return value
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("FrozenDict is immutable")
@@ -124,7 +129,7 @@ def message(cls: type[T]) -> type[T]:
     """
     new = attrs.frozen(cls)
     new.__neural_actors_message__ = True  # type: ignore[attr-defined]
-    fields = attrs.fields(new)
+    fields = attrs.fields(new)  # type: ignore[arg-type]
     _HANDLERS[new] = _make_checker(new, [f.name for f in fields])
     init = [(f.name, f.alias) for f in fields if f.init]
     _FREEZERS[new] = _record_freezer(new, init, attrs.evolve, complete=len(init) == len(fields))
@@ -220,8 +225,10 @@ def _check_tuple(value: tuple[Any, ...], depth: int) -> None:
     depth += 1
     for i, item in enumerate(value):
         t = type(item)
-        if t in SCALARS or (t is tuple and depth <= MAX_DEPTH and SCALARS.issuperset(map(type, item))):
-            continue  # the second test passes a row of scalars without two calls
+        if t in SCALARS:
+            continue
+        if t is tuple and depth <= MAX_DEPTH and SCALARS.issuperset(map(type, item)):
+            continue  # a row of scalars, passed without two calls
         try:
             _check(item, depth)
         except _Refused as refused:
@@ -293,7 +300,9 @@ def _check_extras(value: Any, depth: int, fields: frozenset[str]) -> None:
             try:
                 _check(item, depth)
             except _Refused:
-                refused = _Refused("not a field, and holds a value that can change; keep only immutable values in it")
+                refused = _Refused(
+                    "not a field, and holds a value that can change; keep only immutable values in it"
+                )
                 refused.steps.append(f".{name}")
                 raise refused from None
 
@@ -389,7 +398,9 @@ _HANDLERS.update({
     dict: _refuse("dict is mutable; use freeze() (a FrozenDict)"),
     set: _refuse("set is mutable; use a frozenset or freeze()"),
     bytearray: _refuse("bytearray is mutable; use bytes or freeze()"),
-    memoryview: _refuse("memoryview can be released by any holder, breaking it for all; use bytes or freeze()"),
+    memoryview: _refuse(
+        "memoryview can be released by any holder, breaking it for all; use bytes or freeze()"
+    ),
 })
 
 
@@ -499,7 +510,7 @@ def _freeze_void(value: np.void, depth: int) -> np.void:
         return value
     if value.dtype.hasobject:
         raise _Refused(_OBJECT_ARRAY)
-    return _frozen_copy(np.asarray(value))[()]
+    return _frozen_copy(np.asarray(value))[()]  # type: ignore[return-value]
 
 
 def _freeze_by_check(value: Any, depth: int) -> Any:
@@ -509,7 +520,7 @@ def _freeze_by_check(value: Any, depth: int) -> Any:
 
 
 def _record_freezer(
-    cls: type, fields: Sequence[tuple[str, str]], rebuild: Callable[..., Any], *, complete: bool = True
+    cls: type, fields: Sequence[tuple[str, str]], rebuild: Callable[..., Any], *, complete: bool = True,
 ) -> _Walk:
     """Freeze a record's ``(attribute, init argument)`` fields, rebuilding it with
     ``rebuild(value, **changes)`` if any changed.
@@ -537,6 +548,11 @@ def _record_freezer(
     return freeze_record
 
 
+def _same_names(names: Iterable[str]) -> list[tuple[str, str]]:
+    """Fields whose ``__init__`` argument is named as the attribute (all but attrs' private ones)."""
+    return [(name, name) for name in names]
+
+
 def _replace_slice(value: slice, **changes: Any) -> slice:
     return slice(*(changes.get(name, getattr(value, name)) for name in ("start", "stop", "step")))
 
@@ -545,9 +561,9 @@ def _freezer_for(t: type) -> _Walk:
     """Classify a type seen for the first time by ``freeze``."""
     fields = _record_fields(t)
     if fields is not None and issubclass(t, tuple):
-        return _record_freezer(t, [(name, name) for name in fields], t._replace)  # type: ignore[attr-defined]
+        return _record_freezer(t, _same_names(fields), t._replace)  # type: ignore[attr-defined]
     if fields is not None:
-        init = [(f.name, f.name) for f in dataclasses.fields(t) if f.init]
+        init = _same_names(f.name for f in dataclasses.fields(t) if f.init)
         return _record_freezer(t, init, dataclasses.replace, complete=len(init) == len(fields))
     if issubclass(t, np.void):
         return _freeze_void
@@ -564,7 +580,7 @@ _FREEZERS.update({
     bytearray: _freeze_bytes,
     memoryview: _freeze_bytes,
     np.ndarray: _freeze_array,
-    slice: _record_freezer(slice, [(name, name) for name in ("start", "stop", "step")], _replace_slice),
+    slice: _record_freezer(slice, _same_names(("start", "stop", "step")), _replace_slice),
 })
 
 
@@ -577,7 +593,9 @@ _FREEZERS.update({
 # of the chain holds: numpy refuses the flag, and ``.base`` exposes nothing writable. So a
 # frozen array is a view of a ``bytes`` object, and the check accepts exactly those.
 
-_OBJECT_ARRAY = "object-dtype array holds references to objects that may change; use freeze(array.tolist())"
+_OBJECT_ARRAY = (
+    "object-dtype array holds references to objects that may change; use freeze(array.tolist())"
+)
 
 
 def _unfrozen(array: np.ndarray) -> str | None:
@@ -594,8 +612,14 @@ def _unfrozen(array: np.ndarray) -> str | None:
             return "read-only view of a writable ndarray is mutable; use freeze(array)"
         if node.flags.owndata:
             if node is array:
-                return "read-only ndarray owns its memory, so any holder can make it writable again; use freeze(array)"
-            return "read-only view of an ndarray that owns its memory, which any holder can make writable again; use freeze(array)"
+                return (
+                    "read-only ndarray owns its memory, so any holder can make it writable again; "
+                    "use freeze(array)"
+                )
+            return (
+                "read-only view of an ndarray that owns its memory, which any holder can make "
+                "writable again; use freeze(array)"
+            )
         base = node.base
         if type(base) is np.ndarray:
             node = base
@@ -637,7 +661,9 @@ def _frozen_copy(array: np.ndarray) -> np.ndarray:
 _new_bytes = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.c_void_p, ctypes.c_ssize_t)(
     ("PyBytes_FromStringAndSize", ctypes.pythonapi)
 )
-_bytes_data = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object)(("PyBytes_AsString", ctypes.pythonapi))
+_bytes_data = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object)(
+    ("PyBytes_AsString", ctypes.pythonapi)
+)
 
 
 class _Memory:
@@ -646,7 +672,9 @@ class _Memory:
     __slots__ = ("__array_interface__",)
 
     def __init__(self, address: int, nbytes: int) -> None:
-        self.__array_interface__ = {"data": (address, False), "shape": (nbytes,), "typestr": "|u1", "version": 3}
+        self.__array_interface__ = {
+            "data": (address, False), "shape": (nbytes,), "typestr": "|u1", "version": 3,
+        }
 
 
 # Declaring your own immutable types ---------------------------------------------------------
@@ -684,7 +712,9 @@ def register_immutable(cls: type[T]) -> type[T]:
     if issubclass(cls, _MUTABLE_TYPES):
         raise ValueError(f"cannot register {cls.__name__}: its instances can change")
     if cls in _LOOKED_INTO or getattr(cls, "__neural_actors_message__", False):
-        raise ValueError(f"cannot register {cls.__name__}: the check already looks inside its instances")
+        raise ValueError(
+            f"cannot register {cls.__name__}: the check already looks inside its instances"
+        )
     SCALARS.add(cls)
     _HANDLERS.pop(cls, None)
     _FREEZERS.pop(cls, None)

@@ -62,13 +62,17 @@ class Trace:
 
 
 #: Types whose repr is already canonical.
-_REPR: frozenset[type] = frozenset({type(None), bool, int, float, complex, str, bytes, range, Pid, Ref})
+_REPR: frozenset[type] = frozenset(
+    {type(None), bool, int, float, complex, str, bytes, range, Pid, Ref}
+)
 
 #: What ``object.__repr__`` and the reprs of functions and methods add: an address.
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 #: The runtime's own wrappers, by name (this module sits below them), and their payload.
-_WRAPPERS = {"Caller": ("call", "request"), "Info": ("info", "msg"), "ContinueItem": ("continue", "term")}
+_WRAPPERS = {
+    "Caller": ("call", "request"), "Info": ("info", "msg"), "ContinueItem": ("continue", "term"),
+}
 
 
 def _render(value: Any, depth: int) -> str:
@@ -97,13 +101,11 @@ def _canonical(value: Any, depth: int) -> str:
         members = "{" + ", ".join(sorted(_render(v, inner) for v in value)) + "}"
         return members if t is set else f"frozenset({members})"
     if t is dict or t is FrozenDict:
-        items = "{" + ", ".join(sorted(f"{_render(k, inner)}: {_render(v, inner)}" for k, v in value.items())) + "}"
-        return items if t is dict else f"FrozenDict({items})"
+        items = sorted(f"{_render(k, inner)}: {_render(v, inner)}" for k, v in value.items())
+        body = "{" + ", ".join(items) + "}"
+        return body if t is dict else f"FrozenDict({body})"
     if isinstance(value, BaseException):
         return f"{t.__name__}({', '.join(_render(a, inner) for a in value.args)})"
-    if t.__name__ in _WRAPPERS:
-        prefix, payload = _WRAPPERS[t.__name__]
-        return f"{prefix}:{_render(getattr(value, payload), inner)}"
     if isinstance(value, np.ndarray):
         return _render_array(value, inner)
     if isinstance(value, enum.Enum):
@@ -111,7 +113,11 @@ def _canonical(value: Any, depth: int) -> str:
     if not isinstance(value, type):
         fields = _fields(value)
         if fields is not None:
-            return f"{t.__name__}({', '.join(f'{n}={_render(getattr(value, n), inner)}' for n in fields)})"
+            shown = ", ".join(f"{name}={_render(getattr(value, name), inner)}" for name in fields)
+            return f"{t.__name__}({shown})"
+    if t.__name__ in _WRAPPERS:
+        prefix, payload = _WRAPPERS[t.__name__]
+        return f"{prefix}:{_render(getattr(value, payload), inner)}"
     if t.__repr__ is object.__repr__:
         return f"<{t.__name__}>"
     return _ADDRESS.sub("", repr(value))
@@ -134,4 +140,5 @@ def _render_array(array: np.ndarray, inner: int) -> str:
     if array.dtype.hasobject:
         return f"{name}(object, {array.shape}, {_render(array.tolist(), inner)})"
     data = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
-    return f"{name}({array.dtype}, {array.shape}, blake2b:{hashlib.blake2b(data, digest_size=8).hexdigest()})"
+    digest = hashlib.blake2b(data.data, digest_size=8).hexdigest()
+    return f"{name}({array.dtype}, {array.shape}, blake2b:{digest})"
