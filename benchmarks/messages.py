@@ -31,15 +31,17 @@ class Infer:
     tag: str = ""
 
 
-def median_ns(fn: Callable[[], object], runs: int, repeat: int = 1) -> float:
-    """Median over ``runs`` of the time of ``repeat`` calls, per call, in nanoseconds."""
-    times = []
+def compare(op: Callable[[], object], baseline: Callable[[], object], runs: int, repeat: int) -> tuple[float, float]:
+    """Medians of ``op`` and ``baseline``, timed alternately ``runs`` times, ``repeat`` calls a
+    time, in nanoseconds per call: alternating keeps the ratio honest on a busy machine."""
+    ours, base = [], []
     for _ in range(runs):
-        start = time.perf_counter_ns()
-        for _ in range(repeat):
-            fn()
-        times.append((time.perf_counter_ns() - start) / repeat)
-    return statistics.median(times)
+        for fn, times in ((op, ours), (baseline, base)):
+            start = time.perf_counter_ns()
+            for _ in range(repeat):
+                fn()
+            times.append((time.perf_counter_ns() - start) / repeat)
+    return statistics.median(ours), statistics.median(base)
 
 
 def touch(items: object) -> None:
@@ -48,9 +50,10 @@ def touch(items: object) -> None:
         pass
 
 
-def row(name: str, ours: float, baseline: float, per: int, unit: str, base_name: str) -> None:
+def row(name: str, times: tuple[float, float], per: int, unit: str, base_name: str) -> None:
+    ours, baseline = times
     print(
-        f"{name:<42} {ours / per:>10,.1f} ns/{unit:<8} {base_name:<24} {baseline / per:>10,.1f} ns/{unit:<8}"
+        f"{name:<40} {ours / per:>10,.1f} ns/{unit:<8} {base_name:<22} {baseline / per:>10,.1f} ns/{unit:<8}"
         f" ratio {ours / baseline:6.2f}x"
     )
 
@@ -58,53 +61,43 @@ def row(name: str, ours: float, baseline: float, per: int, unit: str, base_name:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10,000-element payloads")
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     n = 10_000 if args.quick else 100_000
     runs = args.runs
     print(f"immutability check and freeze: medians of {runs} runs, payloads of {n:,} elements")
 
     ints = tuple(range(n))
-    row("check: tuple of ints", median_ns(lambda: check_immutable(ints), runs), median_ns(lambda: touch(ints), runs),
+    row("check: tuple of ints", compare(lambda: check_immutable(ints), lambda: touch(ints), runs, 1),
         n, "element", "for-loop over it")
-
     pairs = tuple((i, str(i)) for i in range(n))
-    row("check: tuple of (int, str) tuples", median_ns(lambda: check_immutable(pairs), runs),
-        median_ns(lambda: touch(pairs), runs), n, "element", "for-loop over it")
-
+    row("check: tuple of (int, str) tuples", compare(lambda: check_immutable(pairs), lambda: touch(pairs), runs, 1),
+        n, "element", "for-loop over it")
     data = {str(i): i for i in range(n)}
-    fresh = [FrozenDict(data) for _ in range(runs)]
-    first = statistics.median(_time_each(check_immutable, fresh))
-    row("check: FrozenDict str->int, first send", first, median_ns(lambda: touch(data.items()), runs), n,
-        "element", "for-loop over items")
-    cached = fresh[0]
-    row("check: same FrozenDict, later sends", median_ns(lambda: check_immutable(cached), runs, 1000),
-        median_ns(lambda: Tell(1), runs, 1000), 1, "send", "constructing Tell(1)")
-
+    fresh = iter([FrozenDict(data) for _ in range(runs)])
+    row("check: FrozenDict str->int, first send",
+        compare(lambda: check_immutable(next(fresh)), lambda: touch(data.items()), runs, 1),
+        n, "element", "for-loop over items")
+    cached = FrozenDict(data)
+    check_immutable(cached)
+    row("check: same FrozenDict, later sends", compare(lambda: check_immutable(cached), lambda: Tell(1), runs, 1000),
+        1, "send", "constructing Tell(1)")
     tell = Tell(1)
-    row("check: Tell(n=1)", median_ns(lambda: check_immutable(tell), runs, 10_000),
-        median_ns(lambda: Tell(1), runs, 10_000), 1, "send", "constructing Tell(1)")
-    weights = freeze(np.ones((512, 512), np.float32))
-    infer = Infer(weights)
-    row("check: Infer(frozen 1 MB array)", median_ns(lambda: check_immutable(infer), runs, 10_000),
-        median_ns(lambda: Tell(1), runs, 10_000), 1, "send", "constructing Tell(1)")
+    row("check: Tell(n=1)", compare(lambda: check_immutable(tell), lambda: Tell(1), runs, 10_000),
+        1, "send", "constructing Tell(1)")
+    infer = Infer(freeze(np.ones((512, 512), np.float32)))
+    row("check: Infer(frozen 1 MB array)", compare(lambda: check_immutable(infer), lambda: Tell(1), runs, 10_000),
+        1, "send", "constructing Tell(1)")
 
     listed = list(range(n))
-    row("freeze: list of ints", median_ns(lambda: freeze(listed), runs), median_ns(lambda: tuple(listed), runs),
+    row("freeze: list of ints", compare(lambda: freeze(listed), lambda: tuple(listed), runs, 1),
         n, "element", "tuple(list)")
+    small = np.arange(16, dtype=np.float32)
+    row("freeze: writable 64-byte float32 array", compare(lambda: freeze(small), small.copy, runs, 1000),
+        1, "array", "array.copy()")
     array = np.ones((512, 512), np.float32)
-    row("freeze: writable 1 MB float32 array", median_ns(lambda: freeze(array), runs, 20),
-        median_ns(lambda: array.copy(), runs, 20), 1, "array", "array.copy()")
-
-
-def _time_each(fn: Callable[[object], object], values: list[object]) -> list[float]:
-    """The time of ``fn`` on each value once, in nanoseconds (for work that caches its result)."""
-    times = []
-    for value in values:
-        start = time.perf_counter_ns()
-        fn(value)
-        times.append(time.perf_counter_ns() - start)
-    return times
+    row("freeze: writable 1 MB float32 array", compare(lambda: freeze(array), array.copy, runs, 20),
+        1, "array", "array.copy()")
 
 
 if __name__ == "__main__":
