@@ -25,8 +25,10 @@ import datetime
 import decimal
 import enum
 import fractions
+import functools
 import operator
 import pathlib
+import types
 import uuid
 import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -379,10 +381,21 @@ def _handler_for(t: type) -> _Walk:
             f"{t.__name__} is an ndarray subclass, whose instances may carry mutable state; "
             "use freeze(np.asarray(value))"
         )
+    if issubclass(t, _CODE_TYPES):
+        return _refuse(
+            f"{t.__name__} can change (its closure, defaults, attributes or bound object); "
+            "send a class, or a name the receiver looks up"
+        )
     fields = _record_fields(t)
     if fields is not None:
         return _make_checker(t, fields)
     return _refuse(_unknown(t))
+
+
+#: Callables: code, but with state (a closure's cells, ``__defaults__``, a bound ``self``).
+_CODE_TYPES = (
+    types.FunctionType, types.MethodType, types.BuiltinFunctionType, functools.partial,
+)
 
 
 _HANDLERS.update({

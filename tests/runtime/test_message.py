@@ -142,6 +142,21 @@ def test_unknown_class_is_rejected_with_fixes_that_work() -> None:
     ) == str(info.value)
 
 
+@pytest.mark.parametrize(
+    "value", [len, lambda: 1, [].append, functools.partial(int, "1")], ids=["builtin", "lambda", "bound", "partial"]
+)
+def test_callables_are_refused_with_what_to_send_instead(value: object) -> None:
+    """A function has state (closure, defaults, a bound object); a class or a name is sent instead."""
+    with pytest.raises(TypeError) as info:
+        check_immutable(Infer(value))
+
+    name = type(value).__name__
+    assert (
+        f"Infer.batch: {name} can change (its closure, defaults, attributes or bound object); "
+        "send a class, or a name the receiver looks up"
+    ) == str(info.value)
+
+
 def test_subclass_of_an_immutable_type_is_refused() -> None:
     """A subclass may add mutable state, so only the exact immutable types pass."""
 
@@ -674,23 +689,24 @@ def test_register_immutable_refuses_types_it_must_not_trust(cls: type, why: str)
 @pytest.mark.parametrize(
     ("value", "fix"),
     [
-        ([1, [2]], freeze),
-        ([1, 2], tuple),
-        ({"a": [1]}, freeze),
-        ({1}, frozenset),
-        ({1}, freeze),
-        (bytearray(b"x"), bytes),
-        (bytearray(b"x"), freeze),
-        (memoryview(b"x"), bytes),
-        (np.zeros(2), freeze),
-        (np.array([[1, "a"]], dtype=object), lambda v: freeze(v.tolist())),
-        (np.zeros(2, dtype=[("x", "i4")])[0], freeze),
-        (freeze(np.arange(2)).view(Tagged), lambda v: freeze(np.asarray(v))),
-        (np.ma.array([1.0], mask=[True]), lambda v: freeze((v.data, np.ma.getmaskarray(v)))),
-        (Point(1, [2]), freeze),
-        (Span(1, [2]), freeze),
+        pytest.param([1, [2]], freeze, id="list-freeze"),
+        pytest.param([1, 2], tuple, id="list-tuple"),
+        pytest.param({"a": [1]}, freeze, id="dict-freeze"),
+        pytest.param({1}, frozenset, id="set-frozenset"),
+        pytest.param({1}, freeze, id="set-freeze"),
+        pytest.param(bytearray(b"x"), bytes, id="bytearray-bytes"),
+        pytest.param(bytearray(b"x"), freeze, id="bytearray-freeze"),
+        pytest.param(memoryview(b"x"), bytes, id="memoryview-bytes"),
+        pytest.param(np.zeros(2), freeze, id="array-freeze"),
+        pytest.param(np.array([[1, "a"]], dtype=object), lambda v: freeze(v.tolist()), id="object-array-tolist"),
+        pytest.param(np.zeros(2, dtype=[("x", "i4")])[0], freeze, id="void-freeze"),
+        pytest.param(freeze(np.arange(2)).view(Tagged), lambda v: freeze(np.asarray(v)), id="subclass-asarray"),
+        pytest.param(
+            np.ma.array([1.0], mask=[True]), lambda v: freeze((v.data, np.ma.getmaskarray(v))), id="masked-parts"
+        ),
+        pytest.param(Point(1, [2]), freeze, id="namedtuple-freeze"),
+        pytest.param(Span(1, [2]), freeze, id="dataclass-freeze"),
     ],
-    ids=lambda v: type(v).__name__,
 )
 def test_the_fix_an_error_names_passes_the_check(value: object, fix: object) -> None:
     """Each refused value, changed as its error says, is accepted."""
