@@ -44,6 +44,7 @@ from neural_actors.runtime import freeze as freeze
 from neural_actors.runtime import is_normal as is_normal
 from neural_actors.runtime import is_shutdown as is_shutdown
 from neural_actors.runtime import message as message
+from neural_actors.runtime import register_immutable as register_immutable
 from neural_actors.runtime import run as run
 from neural_actors.runtime import Dispatched as Dispatched
 from neural_actors.runtime import Ignore as Ignore
@@ -142,6 +143,7 @@ __all__ = [
     "is_shutdown",
     "message",
     "plan_comm_aware",
+    "register_immutable",
     "restart_child",
     "run",
     "start_child",
