@@ -91,6 +91,10 @@ class FrozenDict(Mapping[Any, Any]):
         object.__setattr__(self, "_hash", None)
         object.__setattr__(self, "_immutable", False)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt through __init__: the slots cannot be set on an instance once made.
+        return (FrozenDict, (self._data,))
+
     def __getitem__(self, key: Any) -> Any:
         return self._data[key]
 
