@@ -47,6 +47,7 @@ from typing import Any, Protocol, final
 
 from .behaviour import Behaviour, Continue, Ignore, NoReply, Stop
 from .calls import Caller
+from .checks import Shutdown
 from .errors import ActorExited, InternalError, StartFailed, StartIgnored, safe_repr
 from .message import FrozenDict, check_immutable, message
 from .links import KILL, KILLED, NOPROC, NORMAL, Down, Exit, LinkTable
@@ -225,7 +226,7 @@ class Node:
         *,
         name: Hashable | None,
         mailbox: MailboxPolicy,
-        shutdown: float | str,
+        shutdown: Shutdown,
         link: Pid | None,
         core: int,
         is_async: bool,
@@ -423,7 +424,7 @@ class Process:
         *,
         parent: Pid,
         policy: MailboxPolicy,
-        shutdown: float | str,
+        shutdown: Shutdown,
         is_async: bool,
     ) -> None:
         self.node = node

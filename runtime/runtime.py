@@ -22,7 +22,7 @@ from typing import Any, Literal, TypeVar, final
 import attrs
 
 from .behaviour import Behaviour, is_async_behaviour
-from .checks import check_seconds, check_shutdown
+from .checks import Shutdown, check_seconds, check_shutdown
 from .clock import Clock, is_virtual
 from .delivery import Delivery, Dispatched, Transport
 from .errors import ActorExited, NameTaken, NoProcess, RuntimeClosed
@@ -43,7 +43,6 @@ __all__ = ["ProcessInfo", "ProcessStatus", "Runtime", "RuntimeStatistics", "Shut
 T = TypeVar("T")
 _LONGEST = 1e300  # a finite float timeout no longer than this needs no closer check (NaN fails it)
 TimerRef = Ref
-Shutdown = float | Literal["brutal_kill", "infinity"]
 
 
 @final

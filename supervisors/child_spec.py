@@ -12,6 +12,8 @@ Both classes are messages, so a spec, flags included, can be sent to a running s
 
 from __future__ import annotations
 
+import builtins
+
 from collections.abc import Hashable, Sequence
 from typing import Any, Literal, final
 
@@ -146,8 +148,13 @@ class ChildSpec:
             return self.shutdown
         return "infinity" if self.type == "supervisor" else 5.0
 
+    def without_arguments(self) -> ChildSpec:
+        """This spec with no start arguments (a temporary child's, once started: OTP drops them
+        too, since it is never restarted)."""
+        return attrs.evolve(self, start=(self.actor, ()))  # type: ignore[misc]  # an attrs class under @message
+
     @property
-    def actor(self) -> type[Actor]:
+    def actor(self) -> builtins.type[Actor]:
         return self.start[0]
 
     @property

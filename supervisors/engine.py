@@ -116,7 +116,7 @@ class BaseSupervisor(Actor):
         self.restarts = 0
         # Bound once: the module-level proxy would rebuild a logger for every report, which
         # costs more than a restart when the level is filtered out anyway.
-        self._log = self.log.bind(supervisor=repr(self.pid))
+        self.log = self.log.bind(supervisor=repr(self.pid))
         self.rng = random.Random(self.pid.serial)  # backoff jitter that replays with the run
 
     # The child table (each kind of supervisor keeps its own) -----------------------------
@@ -175,7 +175,7 @@ class BaseSupervisor(Actor):
         restart = spec.restart == "permanent" or (spec.restart == "transient" and not is_shutdown(reason))
         # OTP reports an error for every exit it did not ask for, except a normal end of a
         # child that may end (transient, temporary).
-        report = self._log.error if restart or not is_shutdown(reason) else self._log.info
+        report = self.log.error if restart or not is_shutdown(reason) else self.log.info
         report("child_terminated", child=self._child_name(child), reason=format_reason(reason), restart=spec.restart)
         if restart:
             if spec.backoff is None:
@@ -185,7 +185,7 @@ class BaseSupervisor(Actor):
             return
         self._stopped(child)
         if spec.significant and self._auto_shutdown_due():
-            self._log.info("auto_shutdown", child=self._child_name(child), auto_shutdown=self.flags.auto_shutdown)
+            self.log.info("auto_shutdown", child=self._child_name(child), auto_shutdown=self.flags.auto_shutdown)
             raise Stop("shutdown")
 
     # Restart -----------------------------------------------------------------------------
@@ -208,11 +208,11 @@ class BaseSupervisor(Actor):
             except (StartFailed, NameTaken) as failure:
                 self._start_failed(sibling, failure)
                 return
-            self._log.info("restart", child=self._child_name(sibling), pid=repr(sibling.pid))
+            self.log.info("restart", child=self._child_name(sibling), pid=repr(sibling.pid))
 
     def _start_failed(self, child: Child, failure: StartFailed | NameTaken) -> None:
         child.reason = failure.reason if type(failure) is StartFailed else failure
-        self._log.error("start_error", child=self._child_name(child), reason=format_reason(child.reason))
+        self.log.error("start_error", child=self._child_name(child), reason=format_reason(child.reason))
         if child.spec.backoff is not None:
             self._pause(child, child.spec.backoff, ran=False)
             return
@@ -236,11 +236,11 @@ class BaseSupervisor(Actor):
         if spec.name is not None and child.pausing is None:
             child.pausing = self.spawn_link(Pausing, spec.id, spec.name, backoff.stash, child.stashed, name=spec.name)
             child.stashed = ()
-        self._log.info("restart_scheduled", child=self._child_name(child), delay=round(delay, 6), attempt=child.attempt)
+        self.log.info("restart_scheduled", child=self._child_name(child), delay=round(delay, 6), attempt=child.attempt)
 
     def _give_up(self, child: Child, event: str, **limit: Any) -> None:
         """Restarting does not help: stop all children and exit ``shutdown`` (``terminate``)."""
-        self._log.error(event, child=self._child_name(child), reason=format_reason(child.reason), **limit)
+        self.log.error(event, child=self._child_name(child), reason=format_reason(child.reason), **limit)
         raise Stop("shutdown")
 
     # Starting and stopping one child -----------------------------------------------------
@@ -267,14 +267,14 @@ class BaseSupervisor(Actor):
         except StartIgnored:
             # OTP's ``ignore``: no process; the spec stays (a temporary or dynamic child is let go).
             child.pid = None
-            self._log.info("child_ignored", child=self._child_name(child))
+            self.log.info("child_ignored", child=self._child_name(child))
             self._ignored(child)
             return None
         child.pid = pid
         child.core = pid.core  # a restart goes back here, unless the core failed
         child.started_at = self.runtime.now()
         self._started(child)
-        self._log.info("child_started", child=self._child_name(child), pid=repr(child.pid))
+        self.log.info("child_started", child=self._child_name(child), pid=repr(child.pid))
         stashed, child.stashed = child.stashed, ()
         for msg in stashed:
             self.cast(child.pid, msg)
@@ -305,7 +305,7 @@ class BaseSupervisor(Actor):
         await shut_down(self, pausing, "brutal_kill")
         child.stashed += stashed
         if dropped:
-            self._log.warning("casts_dropped_while_restarting", child=self._child_name(child), dropped=dropped)
+            self.log.warning("casts_dropped_while_restarting", child=self._child_name(child), dropped=dropped)
 
     async def _terminate(self, child: Child) -> None:
         """Stop ``child`` on purpose (ending a due restart), as OTP's ``shutdown``."""
@@ -320,11 +320,11 @@ class BaseSupervisor(Actor):
         ended = child.spec.restart != "permanent" and is_shutdown(reason)
         # Any other reason is OTP's shutdown_error: the child died of something else first,
         # or outlived its shutdown time and was killed.
-        report = self._log.info if expected or ended else self._log.error
+        report = self.log.info if expected or ended else self.log.error
         report("child_terminated", child=self._child_name(child), reason=format_reason(reason), on_purpose=True)
 
     def _report_shutdown(self, reason: Any) -> None:
-        report = self._log.info if is_shutdown(reason) else self._log.error
+        report = self.log.info if is_shutdown(reason) else self.log.error
         report("shutdown", reason=format_reason(reason))
 
     # Management calls --------------------------------------------------------------------
@@ -332,7 +332,7 @@ class BaseSupervisor(Actor):
     async def handle_call(self, msg: Any, caller: Caller) -> Any:
         handler = self.REQUESTS.get(type(msg))
         if handler is None:
-            self._log.warning("unknown_request", request=repr(msg))
+            self.log.warning("unknown_request", request=repr(msg))
             caller.fail(SupervisorError("unknown_request", None, self._requests_known(msg)))
             return NoReply
         try:
@@ -344,10 +344,10 @@ class BaseSupervisor(Actor):
     def handle_cast(self, msg: Any) -> None:
         """Nothing is cast to a supervisor: log and ignore, as gen_server does with stray
         messages, rather than take the tree down."""
-        self._log.warning("unexpected_cast", message=repr(msg))
+        self.log.warning("unexpected_cast", message=repr(msg))
 
     def _requests_known(self, msg: Any) -> str:
-        functions = ", ".join(request.function for request in self.REQUESTS)
+        functions = ", ".join(getattr(request, "function") for request in self.REQUESTS)
         return (
             f"{type(self).__name__} answers only the requests of {functions}; call those "
             f"functions, e.g. await which_children(rt, supervisor) (got {msg!r})"

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-import attrs
 from neural_actors.runtime import FrozenDict, NameTaken, Pid, StartFailed, Stop, format_reason
 
 from .child_spec import ChildSpec, SupervisorFlags, check_childspec, check_childspecs
@@ -68,7 +67,7 @@ class Supervisor(BaseSupervisor):
                 await self._start(child)
             except (StartFailed, NameTaken) as failure:
                 reason = failure.reason if type(failure) is StartFailed else failure
-                self._log.error("start_error", child=spec.id, reason=format_reason(reason))
+                self.log.error("start_error", child=spec.id, reason=format_reason(reason))
                 await self._terminate_all()
                 raise Stop(("shutdown", ("failed_to_start_child", spec.id, reason))) from None
 
@@ -113,7 +112,7 @@ class Supervisor(BaseSupervisor):
         spec = child.spec
         if spec.restart == "temporary" and (spec.args or spec.kwargs):
             # Never restarted, so its arguments are dead weight (OTP drops them too).
-            child.spec = attrs.evolve(spec, start=(spec.actor, ()))
+            child.spec = spec.without_arguments()
 
     def _ignored(self, child: Child) -> None:
         if child.spec.restart == "temporary":
@@ -168,11 +167,11 @@ class Supervisor(BaseSupervisor):
         child = lookup(self.by_id, request.child_id)
         await self._terminate(child)
         if child.stashed:  # casts kept for a restart that will not come
-            self._log.warning("casts_dropped_while_restarting", child=child.key, dropped=len(child.stashed))
+            self.log.warning("casts_dropped_while_restarting", child=child.key, dropped=len(child.stashed))
             child.stashed = ()
         self._stopped(child)
 
-    async def _restart_child(self, request: RestartChild) -> Pid:
+    async def _restart_child(self, request: RestartChild) -> Pid | None:
         child = self._stopped_child(request.child_id)
         return await self._start_for_call(child)
 
