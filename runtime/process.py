@@ -409,6 +409,7 @@ class Process:
         "parent",
         "pending_exit",
         "pid",
+        "reason",
         "shutdown",
         "start_waiter",
         "state",
@@ -438,6 +439,7 @@ class Process:
         self.is_async = is_async
         self.state = IDLE
         self.pending_exit: Any = NO_EXIT
+        self.reason: Any = None  # the exit reason, once dead
         self.task: asyncio.Task[None] | None = None
         self.idle_timer: asyncio.TimerHandle | None = None
         # Each of these is None until first used and again once emptied: most processes never
@@ -808,6 +810,7 @@ class Process:
         pid = self.pid
         was_idle = self.state == IDLE
         self.state = DEAD
+        self.reason = reason
         if self.idle_timer is not None:
             self.cancel_idle_timer()
         task = self.task

@@ -237,13 +237,12 @@ class Runtime:
         A sync process that does not trap exits dies in the signal's own turn, run here, so
         stopping thousands of them costs no loop turn each.
         """
-        node = self._node
         signal = KILL if shutdown == "brutal_kill" else reason
-        waiter = process.exit_waiter()
         self._delivery.exit_signal(self.pid, process.pid, signal, linked=False)
-        node.run_pending_turn(process)
-        if waiter.done():
-            return waiter.result()
+        self._node.run_pending_turn(process)
+        if not process.alive:
+            return process.reason
+        waiter = process.exit_waiter()
         if shutdown in ("brutal_kill", "infinity"):
             return await waiter
         try:
