@@ -64,6 +64,9 @@ from neural_actors.runtime import PlacementError as PlacementError
 from neural_actors.runtime import Unreachable as Unreachable
 from neural_actors.runtime import plan_comm_aware as plan_comm_aware
 from neural_actors.runtime import traffic_cost as traffic_cost
+from neural_actors.supervisors import ChildHealth as ChildHealth
+from neural_actors.supervisors import TreeHealth as TreeHealth
+from neural_actors.supervisors import tree_health as tree_health
 from neural_actors.supervisors import RESTARTING as RESTARTING
 from neural_actors.supervisors import Backoff as Backoff
 from neural_actors.supervisors import ChildRestarting as ChildRestarting
@@ -93,6 +96,7 @@ __all__ = [
     "CallTimeout",
     "Caller",
     "CallingSelf",
+    "ChildHealth",
     "ChildRestarting",
     "ChildSpec",
     "Continue",
@@ -131,6 +135,7 @@ __all__ = [
     "SupervisorError",
     "SupervisorFlags",
     "TimerRef",
+    "TreeHealth",
     "Unreachable",
     "VirtualEventLoop",
     "check_childspecs",
@@ -150,6 +155,7 @@ __all__ = [
     "start_dynamic_child",
     "terminate_child",
     "traffic_cost",
+    "tree_health",
     "which_child",
     "which_children",
 ]

@@ -9,6 +9,9 @@ from .engine import RESTARTING as RESTARTING
 from .errors import ChildRestarting as ChildRestarting
 from .errors import InvalidChildSpec as InvalidChildSpec
 from .errors import SupervisorError as SupervisorError
+from .health import ChildHealth as ChildHealth
+from .health import TreeHealth as TreeHealth
+from .health import tree_health as tree_health
 from .management import count_children as count_children
 from .management import delete_child as delete_child
 from .management import get_childspec as get_childspec
@@ -22,6 +25,9 @@ from .strategies import STRATEGIES as STRATEGIES
 from .supervisor import Supervisor as Supervisor
 
 __all__ = [
+    "ChildHealth",
+    "TreeHealth",
+    "tree_health",
     "RESTARTING",
     "STRATEGIES",
     "Backoff",

@@ -18,9 +18,11 @@ from neural_actors.runtime import FrozenDict, Pid
 from .child_spec import ChildSpec, SupervisorFlags
 from .engine import RESTARTING, BaseSupervisor, Child, lookup
 from .errors import InvalidChildSpec, SupervisorError
+from .health import ChildReport
 from .management import (
     CountChildren,
     DeleteChild,
+    DescribeChildren,
     GetChildspec,
     RestartChild,
     StartDynamicChild,
@@ -113,6 +115,9 @@ class DynamicSupervisor(BaseSupervisor):
 
     # Management calls --------------------------------------------------------------------
 
+    async def _describe_children(self, _: DescribeChildren) -> tuple[ChildReport, ...]:
+        return tuple(self._report(child, None) for child in self.children.values())
+
     async def _which_children(self, _: WhichChildren) -> tuple[tuple[None, Pid | str | None, str], ...]:
         kind = self.template.type
         return tuple((None, RESTARTING if c.restarting else c.pid, kind) for c in self.children.values())
@@ -170,4 +175,5 @@ class DynamicSupervisor(BaseSupervisor):
         TerminateChild: _terminate_child,
         RestartChild: _not_simple,
         DeleteChild: _not_simple,
+        DescribeChildren: _describe_children,
     }

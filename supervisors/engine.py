@@ -46,6 +46,7 @@ from neural_actors.runtime import (
 from .backoff import Backoff, HandOver, Pausing
 from .child_spec import ChildSpec, SupervisorFlags
 from .errors import InvalidChildSpec, SupervisorError
+from .health import ChildReport
 from .intensity import RestartIntensity
 from .shutdown import shut_down
 
@@ -72,6 +73,7 @@ class Child:
     pausing: Pid | None = None  # holds a named child's name during a backoff pause
     stashed: tuple[Any, ...] = ()  # casts kept during a pause, for the next incarnation
     core: int | None = None  # where it last ran, so a restart keeps its core
+    starts: int = 0  # successful starts; every one after the first was a restart
     restarting: bool = False  # a restart is due: retried after a failed start, or after a pause
 
 
@@ -271,6 +273,7 @@ class BaseSupervisor(Actor):
             self._ignored(child)
             return None
         child.pid = pid
+        child.starts += 1
         child.core = pid.core  # a restart goes back here, unless the core failed
         child.started_at = self.runtime.now()
         self._started(child)
@@ -345,6 +348,12 @@ class BaseSupervisor(Actor):
         """Nothing is cast to a supervisor: log and ignore, as gen_server does with stray
         messages, rather than take the tree down."""
         self.log.warning("unexpected_cast", message=repr(msg))
+
+    def _report(self, child: Child, child_id: Hashable) -> ChildReport:
+        """One child as ``tree_health`` shows it."""
+        state = "restarting" if child.restarting else "running" if child.pid is not None else "stopped"
+        reason = None if child.reason is None else format_reason(child.reason)
+        return ChildReport(child_id, child.pid, child.spec.type, state, max(0, child.starts - 1), reason)
 
     def _requests_known(self, msg: Any) -> str:
         functions = ", ".join(getattr(request, "function") for request in self.REQUESTS)

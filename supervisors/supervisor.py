@@ -22,9 +22,11 @@ from neural_actors.runtime import FrozenDict, NameTaken, Pid, StartFailed, Stop,
 from .child_spec import ChildSpec, SupervisorFlags, check_childspec, check_childspecs
 from .engine import RESTARTING, BaseSupervisor, Child, lookup
 from .errors import InvalidChildSpec, SupervisorError
+from .health import ChildReport
 from .management import (
     CountChildren,
     DeleteChild,
+    DescribeChildren,
     GetChildspec,
     RestartChild,
     StartChild,
@@ -131,6 +133,9 @@ class Supervisor(BaseSupervisor):
 
     # Management calls --------------------------------------------------------------------
 
+    async def _describe_children(self, _: DescribeChildren) -> tuple[ChildReport, ...]:
+        return tuple(self._report(child, child.spec.id) for child in self.children)
+
     async def _which_children(self, _: WhichChildren) -> tuple[tuple[Hashable, Pid | str | None, str], ...]:
         return tuple(map(self._info, self.children))
 
@@ -196,4 +201,5 @@ class Supervisor(BaseSupervisor):
         TerminateChild: _terminate_child,
         RestartChild: _restart_child,
         DeleteChild: _delete_child,
+        DescribeChildren: _describe_children,
     }
