@@ -40,8 +40,8 @@ class Worker(Actor):
         raise RuntimeError(msg)
 
 
-STATIC_KNOWN = "which_children, which_child, count_children, get_childspec, start_child, terminate_child, restart_child, delete_child"
-DYNAMIC_KNOWN = "which_children, which_child, count_children, get_childspec, start_dynamic_child, terminate_child, restart_child, delete_child"
+STATIC_KNOWN = "which_children, which_child, count_children, get_childspec, start_child, terminate_child, restart_child, delete_child, tree_health"
+DYNAMIC_KNOWN = "which_children, which_child, count_children, get_childspec, start_dynamic_child, terminate_child, restart_child, delete_child, tree_health"
 
 
 async def tree(rt: Runtime) -> tuple:
