@@ -65,6 +65,10 @@ class RuntimeSection:
         default="console", metadata=_doc("console: for people; json: one object per line, for tools")
     )
 
+    def options(self) -> dict[str, Any]:
+        """``Runtime``'s keyword arguments (``log_format`` is the log renderer's, not the runtime's)."""
+        return {"clock": self.clock, "seed": self.seed, "trace": self.trace, "log_level": self.log_level}
+
 
 # The nodes' child keys (restart, shutdown, ...) come first in each class, in ChildSpec's order,
 # so a dumped file reads like a child spec.

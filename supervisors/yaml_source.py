@@ -36,7 +36,7 @@ from yaml.reader import Reader
 from yaml.resolver import BaseResolver
 from yaml.scanner import Scanner
 
-__all__ = ["Located", "Mark", "Problem", "PathKey", "format_path", "read_yaml", "read_yaml_text"]
+__all__ = ["CoreResolver", "Located", "Mark", "PathKey", "Problem", "format_path", "read_yaml", "read_yaml_text"]
 
 PathKey = tuple[str | int, ...]
 
@@ -107,7 +107,7 @@ class Located:
         self.problems.append(Problem(self.mark(path, key=key), format_path(path), message))
 
 
-class _CoreResolver(BaseResolver):
+class CoreResolver(BaseResolver):
     """YAML 1.2's core schema: true/false, null/~, decimal/0o/0x ints, floats with .inf/.nan."""
 
 
@@ -121,10 +121,10 @@ for _tag, _pattern, _first in (
         list("-+.0123456789"),
     ),
 ):
-    _CoreResolver.add_implicit_resolver(_TAG + _tag, re.compile(_pattern), _first)
+    CoreResolver.add_implicit_resolver(_TAG + _tag, re.compile(_pattern), _first)
 
 
-class _Composer(Reader, Scanner, Parser, Composer, _CoreResolver):
+class _Composer(Reader, Scanner, Parser, Composer, CoreResolver):
     """PyYAML's pure-Python composer (the same messages whether or not libyaml is installed)."""
 
     def __init__(self, stream: str) -> None:
@@ -132,10 +132,10 @@ class _Composer(Reader, Scanner, Parser, Composer, _CoreResolver):
         Scanner.__init__(self)
         Parser.__init__(self)
         Composer.__init__(self)
-        _CoreResolver.__init__(self)
+        CoreResolver.__init__(self)
 
 
-_RESOLVER = _CoreResolver()
+_RESOLVER = CoreResolver()
 _INTERPOLATION = re.compile(r"\$\$\{|\$\{(?P<body>[^}]*)\}|\$\{")
 _VARIABLE = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>.*))?", re.DOTALL)
 
