@@ -32,7 +32,7 @@ from .config_format import (
 )
 from .units import DURATION_UNITS, SIZE_UNITS
 
-__all__ = ["json_schema"]
+__all__ = ["config_json_schema"]
 
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
 _ENV = {"type": "string", "pattern": r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}$"}
@@ -52,7 +52,7 @@ _SIZE = {
 }
 
 
-def json_schema(sections: SectionRegistry = SECTIONS) -> dict[str, Any]:
+def config_json_schema(sections: SectionRegistry = SECTIONS) -> dict[str, Any]:
     """The schema of a config file with the given registered sections."""
     classes: dict[str, type] = {}
     top = {"runtime": RuntimeSection, **sections.sections}
