@@ -16,6 +16,8 @@ The supervisors (``Supervisor``, ``DynamicSupervisor``, ``ChildSpec``, the manag
 functions) are here too.
 """
 
+from importlib.metadata import version as _version
+
 from neural_actors.runtime import Actor as Actor
 from neural_actors.runtime import ActorExited as ActorExited
 from neural_actors.runtime import BlockingRuntime as BlockingRuntime
@@ -70,6 +72,8 @@ from neural_actors.supervisors import start_child as start_child
 from neural_actors.supervisors import start_dynamic_child as start_dynamic_child
 from neural_actors.supervisors import terminate_child as terminate_child
 from neural_actors.supervisors import which_children as which_children
+
+__version__ = _version("neural-actors")
 
 __all__ = [
     "RESTARTING",
