@@ -26,7 +26,7 @@ from neural_actors.runtime import FrozenDict, MailboxPolicy, Pid, Runtime
 
 from .backoff import Backoff
 from .child_spec import ChildSpec, SupervisorFlags
-from .config_format import Node, RuntimeSection, SupervisorNode, WorkerNode
+from .config_format import RuntimeSection, SupervisorNode, WorkerNode
 from .config_structure import describe, did_you_mean, import_actor, make_converter, structure
 from .dynamic import DynamicSupervisor
 from .errors import ConfigError, InvalidChildSpec
@@ -207,16 +207,19 @@ def _sections(source: Located, data: dict[str, Any], registry: SectionRegistry) 
     if "tree" not in data:
         source.problem((), 'missing required key "tree"')
         return None
-    root = structure(_CONVERTER, source, data["tree"], Node, ("tree",))
+    # The root is a supervisor unless it names an actor (then it is refused as a worker).
+    tree = data["tree"]
+    kind = WorkerNode if isinstance(tree, dict) and "actor" in tree else SupervisorNode
+    root = structure(_CONVERTER, source, tree, kind, ("tree",))
     if isinstance(root, WorkerNode):
         source.problem(("tree",), "the root must be a supervisor (with children: or dynamic: true), not a worker")
         return None
     if root is None:
         return None
-    tree = _Builder(source).node(root, ("tree",), template=False)
-    if runtime is None or tree is None:
+    spec = _Builder(source).node(root, ("tree",), template=False)
+    if runtime is None or spec is None:
         return None
-    return Config(runtime, tree, FrozenDict(extra), root)
+    return Config(runtime, spec, FrozenDict(extra), root)
 
 
 _UNEXPECTED_KEYWORD = re.compile(r"got an unexpected keyword argument '(\w+)'")
@@ -316,11 +319,11 @@ class _Builder:
         try:
             (signature.bind_partial if partial else signature.bind)(*node.args, **node.kwargs)
         except TypeError as error:
-            shown = ", ".join(p.name if p.kind <= p.KEYWORD_ONLY else str(p.replace(annotation=p.empty)) for p in parameters)
+            shown = ", ".join(["self", *(str(p.replace(annotation=p.empty)) for p in parameters)])
             keyword = _UNEXPECTED_KEYWORD.search(str(error))
             where = (*at, "kwargs", keyword[1]) if keyword else (*at, "args") if node.args else (*at, "actor")
             self.source.problem(
-                where, f"{node.actor.__qualname__}.init(self, {shown}) does not take these arguments: {error}",
+                where, f"{node.actor.__qualname__}.init({shown}) does not take these arguments: {error}",
                 key=keyword is not None,
             )
 

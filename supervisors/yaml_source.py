@@ -90,6 +90,9 @@ class Located:
     values: dict[PathKey, Mark] = attrs.Factory(dict)
     keys: dict[PathKey, Mark] = attrs.Factory(dict)
     problems: list[Problem] = attrs.Factory(list)
+    #: Paths whose values could not be read (an include, a variable, a scalar): what is later
+    #: found wrong at or below them, or at the mapping holding them, follows from that.
+    unread: set[PathKey] = attrs.Factory(set)
 
     def mark(self, path: PathKey, *, key: bool = False) -> Mark | None:
         """The mark of the value at ``path`` (of its key with ``key``), else of the nearest
@@ -103,8 +106,16 @@ class Located:
         return self.values.get(())
 
     def problem(self, path: PathKey, message: str, *, key: bool = False) -> None:
-        """Record a problem about the value at ``path`` (or its key)."""
+        """Record a problem about the value at ``path`` (or its key), unless it follows from a
+        value that could not be read."""
+        if any(path[: len(unread)] == unread or path == unread[:-1] for unread in self.unread):
+            return
         self.problems.append(Problem(self.mark(path, key=key), format_path(path), message))
+
+    def unreadable(self, path: PathKey, message: str, mark: Mark | None = None) -> None:
+        """Record that the value at ``path`` could not be read, and why."""
+        self.problems.append(Problem(mark or self.mark(path), format_path(path), message))
+        self.unread.add(path)
 
 
 class CoreResolver(BaseResolver):
@@ -177,14 +188,17 @@ class _Reading:
         return self.text(text, display, path, at, chain)
 
     def _fail(self, include: Mark | None, at: PathKey, message: str, display: str) -> None:
-        mark = include or Mark(display, 1, 1)
-        self.out.problems.append(Problem(mark, format_path(at), message))
+        if include is None:
+            self.out.problems.append(Problem(Mark(display, 1, 1), "", message))
+        else:
+            self.out.unreadable((*at, "include"), message, include)
 
     def text(self, text: str, display: str, path: Path, at: PathKey, chain: tuple[Path, ...]) -> Any:
         try:
             node = _Composer(text).get_single_node()
         except yaml.MarkedYAMLError as error:
-            self.out.problems.append(_syntax_problem(error, display))
+            problem = _syntax_problem(error, display)
+            self.out.unreadable(at, problem.message, problem.mark)
             return None
         if node is None:
             if not at:
@@ -202,16 +216,16 @@ class _Reading:
         self.out.values[at] = mark
         if self.count > MAX_VALUES:
             if self.count == MAX_VALUES + 1:
-                self.out.problem(at, f"the document expands to more than {MAX_VALUES} values (through aliases?)")
+                self.out.unreadable(at, f"the document expands to more than {MAX_VALUES} values (through aliases?)")
             return None
         if id(node) in stack:
-            self.out.problem(at, "an alias refers to a value that contains it")
+            self.out.unreadable(at, "an alias refers to a value that contains it")
             return None
         stack = (*stack, id(node))
         if isinstance(node, ScalarNode):
             return self.scalar(node, at)
         if node.tag not in (_TAG + "seq", _TAG + "map"):
-            self.out.problem(at, f"unsupported tag {node.tag}; configs hold plain values only")
+            self.out.unreadable(at, f"unsupported tag {node.tag}; configs hold plain values only")
             return None
         if isinstance(node, SequenceNode):
             return [self.node(item, file, (*at, i), chain, stack) for i, item in enumerate(node.value)]
@@ -251,14 +265,14 @@ class _Reading:
         mark = _mark(node, file)
         where = (*at, "include")
         if not (isinstance(node, ScalarNode) and node.tag == _TAG + "str" and node.value):
-            self.out.problems.append(Problem(mark, format_path(where), "expected the path of a YAML file"))
+            self.out.unreadable(where, "expected the path of a YAML file", mark)
             return None
         target = self.interpolate(node.value, where, mark)
         display = os.path.normpath(os.path.join(os.path.dirname(file), target))
         path = chain[-1].parent / target
         if path.resolve() in chain:
             names = [*(_short(p) for p in chain), _short(path.resolve())]
-            self.out.problems.append(Problem(mark, format_path(where), f"include cycle: {' -> '.join(names)}"))
+            self.out.unreadable(where, f"include cycle: {' -> '.join(names)}", mark)
             return None
         return self.file(display, path, at, chain, mark)
 
@@ -273,7 +287,7 @@ class _Reading:
         try:
             return _typed(tag, value)
         except ValueError as error:
-            self.out.problem(at, str(error))
+            self.out.unreadable(at, str(error))
             return None
 
     def interpolate(self, value: str, at: PathKey, mark: Mark) -> str:
@@ -283,9 +297,7 @@ class _Reading:
             body = match["body"]
             variable = _VARIABLE.fullmatch(body) if body is not None else None
             if variable is None:
-                self.out.problems.append(
-                    Problem(mark, format_path(at), "expected ${NAME} or ${NAME:-default} (write $${ for a literal ${)")
-                )
+                self.out.unreadable(at, "expected ${NAME} or ${NAME:-default} (write $${ for a literal ${)", mark)
                 return ""
             name, default = variable["name"], variable["default"]
             found = self.env.get(name)
@@ -293,9 +305,7 @@ class _Reading:
                 return found
             if default is not None:
                 return default
-            self.out.problems.append(
-                Problem(mark, format_path(at), f"${{{name}}} is not set and has no default; set it or write ${{{name}:-value}}")
-            )
+            self.out.unreadable(at, f"${{{name}}} is not set and has no default; set it or write ${{{name}:-value}}", mark)
             return ""
 
         return _INTERPOLATION.sub(replace, value)
