@@ -391,7 +391,18 @@ def dump_config(config: Config) -> str:
 
 
 def _dump(document: dict[str, Any]) -> str:
-    return yaml.dump(document, Dumper=_Dumper)
+    return yaml.dump(_escaped(document), Dumper=_Dumper)
+
+
+def _escaped(value: Any) -> Any:
+    """Every string value with ``${`` written ``$${``, so that loading does not substitute it."""
+    if isinstance(value, str):
+        return value.replace("${", "$${")
+    if isinstance(value, list):
+        return [_escaped(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _escaped(item) for key, item in value.items()}
+    return value
 
 
 def _node(spec: ChildSpec, at: PathKey) -> dict[str, Any]:
@@ -466,10 +477,8 @@ def _is_number(value: Any) -> bool:
 
 
 def _plain(value: Any, at: PathKey) -> Any:
-    """``value`` as plain YAML data: tuples as lists, FrozenDicts as mappings, ``${`` escaped."""
-    if isinstance(value, str):
-        return value.replace("${", "$${")
-    if value is None or isinstance(value, (bool, int, float)):
+    """``value`` as plain YAML data: tuples as lists, FrozenDicts as mappings."""
+    if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, tuple):
         return [_plain(item, (*at, i)) for i, item in enumerate(value)]
