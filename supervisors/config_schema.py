@@ -125,7 +125,7 @@ def _object(cls: type, classes: dict[str, type]) -> dict[str, Any]:
             schema["description"] = described[field.name]
         if field.default is attrs.NOTHING:
             required.append(field.name)
-        elif not isinstance(field.default, attrs.Factory) and field.default is not None:  # type: ignore[arg-type]
+        elif isinstance(field.default, (str, int, float, bool)):
             schema["default"] = field.default
         properties[field.name] = schema
     properties["include"] = {"type": "string", "description": "a YAML file whose keys this mapping's keys override"}
