@@ -3,7 +3,6 @@
 from .backoff import Backoff as Backoff
 from .child_spec import ChildSpec as ChildSpec
 from .child_spec import SupervisorFlags as SupervisorFlags
-from .config import SECTIONS as SECTIONS
 from .config import Config as Config
 from .config import SectionRegistry as SectionRegistry
 from .config import check_config as check_config
@@ -36,7 +35,6 @@ from .supervisor import which_children as which_children
 
 __all__ = [
     "RESTARTING",
-    "SECTIONS",
     "Backoff",
     "ChildRestarting",
     "ChildSpec",

@@ -139,8 +139,12 @@ _OVERRIDES: dict[type, dict[str, Any]] = {
 }
 
 
-# cattrs resolves each class's string annotations; ``MailboxPolicy``'s name a type of the runtime's
-# mailbox module, which is not exported (and the front door renames the class's module).
+# cattrs resolves each class's string annotations from its module, which the front door renames
+# (``neural_actors.RuntimeSection``): resolved here, where the names are known.
+for _cls in (RuntimeSection, WorkerNode, SupervisorNode):
+    attrs.resolve_types(_cls, globals(), {"Node": Node})
+
+# Likewise ``MailboxPolicy``'s: one names a type of the runtime's mailbox module, not exported.
 attrs.resolve_types(MailboxPolicy, localns={"Overflow": Overflow})
 
 
