@@ -70,45 +70,39 @@ class RuntimeSection:
         return {"clock": self.clock, "seed": self.seed, "trace": self.trace, "log_level": self.log_level}
 
 
-# The nodes' child keys (restart, shutdown, ...) come first in each class, in ChildSpec's order,
-# so a dumped file reads like a child spec.
-
-
-@attrs.frozen
-class WorkerNode:
-    """A worker: an Actor subclass started with ``init(*args, **kwargs)``."""
+@attrs.frozen(kw_only=True)
+class _ChildKeys:
+    """The keys every child has, worker or supervisor: they make its ``ChildSpec``."""
 
     id: str = attrs.field(metadata=_doc("unique among its supervisor's children"))
-    actor: ActorClass = attrs.field(metadata=_doc("the Actor subclass, as package.module:Class"))
-    args: tuple[Arg, ...] = attrs.field(default=(), metadata=_doc("positional arguments of init"))
-    kwargs: dict[str, Arg] = attrs.field(factory=dict, metadata=_doc("keyword arguments of init"))
     restart: Restart = attrs.field(default="permanent", metadata=_doc("when the child is restarted"))
     shutdown: Shutdown | None = attrs.field(
-        default=None, metadata=_doc("brutal_kill, infinity, or time to wait after shutdown (default 5s)")
+        default=None, metadata=_doc("brutal_kill, infinity, or time to wait after shutdown (5s; supervisors infinity)")
     )
-    type: ChildType = attrs.field(default="worker", metadata=_doc("supervisor for an actor that supervises"))
     significant: bool = attrs.field(default=False, metadata=_doc("its exit may shut its supervisor down"))
     name: str | None = attrs.field(default=None, metadata=_doc("register each incarnation under this name"))
     backoff: Backoff | None = attrs.field(default=None, metadata=_doc("restart after growing pauses"))
-    mailbox: MailboxPolicy | None = attrs.field(default=None, metadata=_doc("bounded mailbox (default unbounded)"))
     replicas: int | None = attrs.field(
         default=None, metadata=_doc("start N copies, with ids (and names) suffixed -0 .. -(N-1)")
     )
 
 
-@attrs.frozen
-class SupervisorNode:
+@attrs.frozen(kw_only=True)
+class WorkerNode(_ChildKeys):
+    """A worker: an Actor subclass started with ``init(*args, **kwargs)``."""
+
+    actor: ActorClass = attrs.field(metadata=_doc("the Actor subclass, as package.module:Class"))
+    args: tuple[Arg, ...] = attrs.field(default=(), metadata=_doc("positional arguments of init"))
+    kwargs: dict[str, Arg] = attrs.field(factory=dict, metadata=_doc("keyword arguments of init"))
+    type: ChildType = attrs.field(default="worker", metadata=_doc("supervisor for an actor that supervises"))
+    mailbox: MailboxPolicy | None = attrs.field(default=None, metadata=_doc("bounded mailbox (default unbounded)"))
+
+
+@attrs.frozen(kw_only=True)
+class SupervisorNode(_ChildKeys):
     """A supervisor over ``children``, or with ``dynamic: true`` over children started from
     ``template`` on demand."""
 
-    id: str = attrs.field(metadata=_doc("unique among its supervisor's children"))
-    restart: Restart = attrs.field(default="permanent", metadata=_doc("when the child is restarted"))
-    shutdown: Shutdown | None = attrs.field(
-        default=None, metadata=_doc("brutal_kill, infinity (the default), or time to wait after shutdown")
-    )
-    significant: bool = attrs.field(default=False, metadata=_doc("its exit may shut its supervisor down"))
-    name: str | None = attrs.field(default=None, metadata=_doc("register each incarnation under this name"))
-    backoff: Backoff | None = attrs.field(default=None, metadata=_doc("restart after growing pauses"))
     strategy: Strategy | None = attrs.field(default=None, metadata=_doc("which children a restart restarts"))
     intensity: int | None = attrs.field(
         default=None, metadata=_doc("restarts allowed within period (default 1; dynamic: 3)")
@@ -121,9 +115,6 @@ class SupervisorNode:
     dynamic: bool = attrs.field(default=False, metadata=_doc("a DynamicSupervisor: children from template"))
     template: Node | None = attrs.field(default=None, metadata=_doc("the child spec a dynamic supervisor starts"))
     max_children: int | None = attrs.field(default=None, metadata=_doc("a dynamic supervisor's limit"))
-    replicas: int | None = attrs.field(
-        default=None, metadata=_doc("start N copies, with ids (and names) suffixed -0 .. -(N-1)")
-    )
 
 
 Node = Union[WorkerNode, SupervisorNode]  # noqa: UP007 - a runtime value, hooked by cattrs
@@ -141,7 +132,7 @@ _OVERRIDES: dict[type, dict[str, Any]] = {
 
 # cattrs resolves each class's string annotations from its module, which the front door renames
 # (``neural_actors.RuntimeSection``): resolved here, where the names are known.
-for _cls in (RuntimeSection, WorkerNode, SupervisorNode):
+for _cls in (RuntimeSection, _ChildKeys, WorkerNode, SupervisorNode):
     attrs.resolve_types(_cls, globals(), {"Node": Node})
 
 # Likewise ``MailboxPolicy``'s: one names a type of the runtime's mailbox module, not exported.

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 from fractions import Fraction
+from typing import Any
 
 __all__ = ["format_duration", "format_size", "parse_duration", "parse_size"]
 
@@ -42,11 +43,15 @@ DURATION_FORM = "a number of seconds or a number with a unit, as 250ms, 5s, 2m, 
 SIZE_FORM = "a number of bytes or a number with a unit, as 512B, 64KiB, 1.5MiB, 2GB"
 
 
-def _split(text: str) -> tuple[Fraction, str] | None:
-    match = _NUMBER_WITH_UNIT.fullmatch(text.strip())
+def _quantity(value: object, units: dict[str, Any], form: str) -> tuple[Fraction, str]:
+    """The exact amount ``value`` (a string such as ``"1.5MiB"``) stands for, and its unit."""
+    match = _NUMBER_WITH_UNIT.fullmatch(value.strip()) if isinstance(value, str) else None
     if match is None:
-        return None
-    return Fraction(match["number"]), match["unit"]
+        raise ValueError(f"expected {form}")
+    unit = match["unit"]
+    if unit not in units:
+        raise ValueError(f"unknown unit {unit!r}; expected one of {', '.join(units)}")
+    return Fraction(match["number"]) * units[unit], unit
 
 
 def parse_duration(value: object) -> float | int:
@@ -62,13 +67,7 @@ def parse_duration(value: object) -> float | int:
         if not math.isfinite(value) or value < 0:
             raise ValueError(f"expected {DURATION_FORM}, finite and >= 0")
         return value
-    parts = _split(value) if isinstance(value, str) else None
-    if parts is None:
-        raise ValueError(f"expected {DURATION_FORM}")
-    number, unit = parts
-    if unit not in DURATION_UNITS:
-        raise ValueError(f"unknown unit {unit!r}; expected one of {', '.join(DURATION_UNITS)}")
-    seconds = number * DURATION_UNITS[unit]
+    seconds, unit = _quantity(value, DURATION_UNITS, DURATION_FORM)
     return int(seconds) if seconds.denominator == 1 and unit in ("h", "m", "s") else float(seconds)
 
 
@@ -99,13 +98,7 @@ def parse_size(value: object) -> int:
         if value < 0:
             raise ValueError(f"expected {SIZE_FORM}, >= 0")
         return value
-    parts = _split(value) if isinstance(value, str) else None
-    if parts is None:
-        raise ValueError(f"expected {SIZE_FORM}")
-    number, unit = parts
-    if unit not in SIZE_UNITS:
-        raise ValueError(f"unknown unit {unit!r}; expected one of {', '.join(SIZE_UNITS)}")
-    size = number * SIZE_UNITS[unit]
+    size, _ = _quantity(value, SIZE_UNITS, SIZE_FORM)
     if size.denominator != 1:
         raise ValueError(f"{value} is not a whole number of bytes")
     return int(size)

@@ -118,7 +118,7 @@ EXPECTED = {
         '{D}unknown_keys.yaml:6:3: tree.childs: unknown key (did you mean "children"?)',
         '{D}unknown_keys.yaml:11:7: tree.children[0].restrat: unknown key (did you mean "restart"?)',
         '{D}unknown_keys.yaml:12:7: tree.children[0].shutdwon: unknown key (did you mean "shutdown"?)',
-        '{D}unknown_keys.yaml:13:7: tree.children[0].colour: unknown key; expected one of id, actor, args, kwargs, restart, shutdown, type, significant, name, backoff, mailbox, replicas',
+        '{D}unknown_keys.yaml:13:7: tree.children[0].colour: unknown key; expected one of id, restart, shutdown, significant, name, backoff, replicas, actor, args, kwargs, type, mailbox',
     ],
     'unknown_section.yaml': [
         '{D}unknown_section.yaml:1:1: tre: unknown section (did you mean "tree"?)',
