@@ -200,7 +200,8 @@ def _sections(source: Located, data: dict[str, Any], registry: SectionRegistry) 
             source.problem((key,), f"not supported yet: {registry.reserved[key]} will read this section", key=True)
         else:
             hint = did_you_mean(key, known)
-            source.problem((key,), f"unknown section{hint}" if hint else f"unknown section; expected one of {', '.join(known)}", key=True)
+            message = f"unknown section{hint}" if hint else f"unknown section; expected one of {', '.join(known)}"
+            source.problem((key,), message, key=True)
     runtime = structure(_CONVERTER, source, data.get("runtime", {}), RuntimeSection, ("runtime",))
     extra = {name: structure(_CONVERTER, source, data[name], cls, (name,))
              for name, cls in registry.sections.items() if name in data}
@@ -231,7 +232,9 @@ class _Builder:
 
     source: Located
 
-    def children(self, nodes: Sequence[WorkerNode | SupervisorNode], at: PathKey, flags: SupervisorFlags | None) -> tuple[ChildSpec, ...]:
+    def children(
+        self, nodes: Sequence[WorkerNode | SupervisorNode], at: PathKey, flags: SupervisorFlags | None
+    ) -> tuple[ChildSpec, ...]:
         specs: list[ChildSpec] = []
         where: dict[Hashable, PathKey] = {}
         for index, node in enumerate(nodes):
@@ -247,7 +250,8 @@ class _Builder:
                 continue
             for replica in _replicas(spec, node.replicas):
                 if replica.id in where:
-                    self.source.problem((*path, "id"), f"{describe(replica.id)} is already the id of {format_path(where[replica.id])}")
+                    first = format_path(where[replica.id])
+                    self.source.problem((*path, "id"), f"{describe(replica.id)} is already the id of {first}")
                 else:
                     where[replica.id] = path
                     specs.append(replica)
@@ -268,7 +272,9 @@ class _Builder:
         options: dict[str, Any] = {}
         if node.mailbox is not None:
             if not _SPEC_HAS_MAILBOX:
-                self.source.problem((*at, "mailbox"), "not supported yet: this version's ChildSpec cannot bound a mailbox")
+                self.source.problem(
+                    (*at, "mailbox"), "not supported yet: this version's ChildSpec cannot bound a mailbox"
+                )
                 return None
             options["mailbox"] = node.mailbox
         start = (node.actor, node.args, node.kwargs) if node.kwargs else (node.actor, node.args)
@@ -278,7 +284,9 @@ class _Builder:
     def supervisor(self, node: SupervisorNode, at: PathKey) -> ChildSpec | None:
         for key in ("template", "max_children"):
             if getattr(node, key) is not None:
-                self.source.problem((*at, key), "only a dynamic supervisor has this key; add dynamic: true or remove it")
+                self.source.problem(
+                    (*at, key), "only a dynamic supervisor has this key; add dynamic: true or remove it"
+                )
         given = {key: getattr(node, key) for key in ("strategy", "intensity", "period", "auto_shutdown")}
         flags = self.make(SupervisorFlags, at, **{k: v for k, v in given.items() if v is not None})
         children = self.children(node.children or (), (*at, "children"), flags)
@@ -300,11 +308,14 @@ class _Builder:
         if node.template.significant:
             self.source.problem((*where, "significant"), "a dynamic supervisor's children cannot be significant")
         if node.template.name is not None:
-            self.source.problem((*where, "name"), "a dynamic supervisor's children cannot have a name: they would all take it")
+            self.source.problem(
+                (*where, "name"), "a dynamic supervisor's children cannot have a name: they would all take it"
+            )
         template = self.node(node.template, where, template=True)
         if template is None:
             return None
-        kwargs = {key: getattr(node, key) for key in ("max_children", "intensity", "period") if getattr(node, key) is not None}
+        limits = ("max_children", "intensity", "period")
+        kwargs = {key: getattr(node, key) for key in limits if getattr(node, key) is not None}
         start = (DynamicSupervisor, (template,), kwargs) if kwargs else (DynamicSupervisor, (template,))
         return self.spec(at, id=node.id, start=start, type="supervisor", **_child_keys(node))
 

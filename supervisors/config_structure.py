@@ -13,6 +13,7 @@ import difflib
 import importlib
 import json
 import math
+import types
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, Union
@@ -123,7 +124,8 @@ def _shutdown(value: Any, _: Any) -> float | str:
         return parse_duration(value)
     except ValueError:
         hint = did_you_mean(value, ("brutal_kill", "infinity")) if isinstance(value, str) else ""
-        raise Invalid(f"expected brutal_kill, infinity or a duration, as 250ms, 5s; got {describe(value)}{hint}") from None
+        expected = "brutal_kill, infinity or a duration, as 250ms, 5s"
+        raise Invalid(f"expected {expected}; got {describe(value)}{hint}") from None
 
 
 def _bytes(value: Any, _: Any) -> int:
@@ -254,8 +256,6 @@ def _as(converter: cattrs.Converter, kind: Any) -> Callable[[Any, Any], Any]:
 
 
 def _is_union(kind: Any) -> bool:
-    import types
-
     return typing.get_origin(kind) in (Union, types.UnionType)
 
 

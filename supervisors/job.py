@@ -91,7 +91,9 @@ def _children(tree: ChildSpec) -> tuple[ChildSpec, ...]:
     return tuple(tree.args[1]) if tree.actor is Supervisor and len(tree.args) == 2 else ()
 
 
-async def _watch(runtime: Runtime, root: Pid, child_id: Hashable, pid: Any, finished: list[tuple[Hashable, Any]]) -> None:
+async def _watch(
+    runtime: Runtime, root: Pid, child_id: Hashable, pid: Any, finished: list[tuple[Hashable, Any]]
+) -> None:
     """Record the child's exit if it finished by itself; follow it across restarts."""
     while isinstance(pid, Pid):
         reason = await runtime.wait_exit(pid)

@@ -231,12 +231,15 @@ class _Reading:
             return [self.node(item, file, (*at, i), chain, stack) for i, item in enumerate(node.value)]
         return self.mapping(node, file, at, chain, stack)
 
-    def mapping(self, node: MappingNode, file: str, at: PathKey, chain: tuple[Path, ...], stack: tuple[int, ...]) -> Any:
+    def mapping(
+        self, node: MappingNode, file: str, at: PathKey, chain: tuple[Path, ...], stack: tuple[int, ...]
+    ) -> Any:
         pairs: dict[str, Node] = {}
         for key_node, value_node in node.value:
             key_mark = _mark(key_node, file)
             if not isinstance(key_node, ScalarNode):
-                self.out.problems.append(Problem(key_mark, format_path(at), "keys must be plain names, not lists or mappings"))
+                message = "keys must be plain names, not lists or mappings"
+                self.out.problems.append(Problem(key_mark, format_path(at), message))
                 continue
             key = key_node.value
             if key in pairs:
@@ -305,7 +308,8 @@ class _Reading:
                 return found
             if default is not None:
                 return default
-            self.out.unreadable(at, f"${{{name}}} is not set and has no default; set it or write ${{{name}:-value}}", mark)
+            fix = f"set it or write ${{{name}:-value}}"
+            self.out.unreadable(at, f"${{{name}}} is not set and has no default; {fix}", mark)
             return ""
 
         return _INTERPOLATION.sub(replace, value)
