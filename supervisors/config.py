@@ -424,8 +424,8 @@ def _node(spec: ChildSpec, at: PathKey) -> dict[str, Any]:
         flags, children = spec.args
         node.update(_child(spec, SupervisorNode))
         node.update(_changed(flags, SupervisorFlags))
-        if children:
-            node["children"] = [_node(child, (*at, "children", i)) for i, child in enumerate(children)]
+        # Always written, even empty: a node without children: or other supervisor keys is a worker.
+        node["children"] = [_node(child, (*at, "children", i)) for i, child in enumerate(children)]
         return node
     if spec.actor is DynamicSupervisor and spec.type == "supervisor" and len(spec.args) == 1:
         node.update(_child(spec, SupervisorNode))
