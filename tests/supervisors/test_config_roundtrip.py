@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import string
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from neural_actors.runtime import FrozenDict
 from neural_actors.supervisors import (
@@ -94,8 +94,13 @@ def supervisors(draw: st.DrawFn, child_id: str, depth: int, significant_ok: bool
     return ChildSpec(id=child_id, start=(Supervisor, (flags, kids)), type="supervisor", **keys)
 
 
+EMPTY = ChildSpec(id="empty", start=(Supervisor, (SupervisorFlags(), ())), type="supervisor")
+LITERAL = ChildSpec(id="${id}", start=(Echo, ("$${x}",)), name="${HOME}")
+
+
 @settings(max_examples=150, deadline=None)
 @given(supervisors("root", 3, False))
+@example(ChildSpec(id="root", start=(Supervisor, (SupervisorFlags(), (EMPTY, LITERAL))), type="supervisor"))
 def test_random_trees_round_trip_through_yaml(tree: ChildSpec) -> None:
     """Whatever the tree, load(dump(tree)) == tree: ids, arguments, flags, backoffs, templates."""
     assert tree == loads_config(dump_tree(tree)).tree
