@@ -16,6 +16,8 @@ The supervisors (``Supervisor``, ``DynamicSupervisor``, ``ChildSpec``, the manag
 functions) are here too.
 """
 
+from importlib.metadata import version as _version
+
 from neural_actors.runtime import Actor as Actor
 from neural_actors.runtime import ActorExited as ActorExited
 from neural_actors.runtime import BlockingRuntime as BlockingRuntime
@@ -86,6 +88,24 @@ from neural_actors.supervisors import start_dynamic_child as start_dynamic_child
 from neural_actors.supervisors import terminate_child as terminate_child
 from neural_actors.supervisors import which_child as which_child
 from neural_actors.supervisors import which_children as which_children
+from neural_actors.supervisors import Config as Config
+from neural_actors.supervisors import ConfigError as ConfigError
+from neural_actors.supervisors import Outcome as Outcome
+from neural_actors.supervisors import RuntimeSection as RuntimeSection
+from neural_actors.supervisors import SectionRegistry as SectionRegistry
+from neural_actors.supervisors import check_config as check_config
+from neural_actors.supervisors import config_json_schema as config_json_schema
+from neural_actors.supervisors import dump_config as dump_config
+from neural_actors.supervisors import dump_tree as dump_tree
+from neural_actors.supervisors import load_config as load_config
+from neural_actors.supervisors import load_tree as load_tree
+from neural_actors.supervisors import loads_config as loads_config
+from neural_actors.supervisors import register_section as register_section
+from neural_actors.supervisors import run_job as run_job
+from neural_actors.supervisors import start_tree as start_tree
+from neural_actors.supervisors import walk_tree as walk_tree
+
+__version__ = _version("neural-actors")
 
 __all__ = [
     "RESTARTING",
@@ -99,6 +119,8 @@ __all__ = [
     "ChildHealth",
     "ChildRestarting",
     "ChildSpec",
+    "Config",
+    "ConfigError",
     "Continue",
     "Deadlock",
     "Dispatched",
@@ -118,6 +140,7 @@ __all__ = [
     "NameTaken",
     "NoProcess",
     "NoReply",
+    "Outcome",
     "Pid",
     "Placement",
     "PlacementError",
@@ -126,7 +149,9 @@ __all__ = [
     "Ref",
     "Runtime",
     "RuntimeClosed",
+    "RuntimeSection",
     "RuntimeStatistics",
+    "SectionRegistry",
     "Shutdown",
     "StartFailed",
     "StartIgnored",
@@ -139,23 +164,34 @@ __all__ = [
     "Unreachable",
     "VirtualEventLoop",
     "check_childspecs",
+    "check_config",
     "check_immutable",
+    "config_json_schema",
     "count_children",
     "delete_child",
+    "dump_config",
+    "dump_tree",
     "freeze",
     "get_childspec",
     "is_normal",
     "is_shutdown",
+    "load_config",
+    "load_tree",
+    "loads_config",
     "message",
     "plan_comm_aware",
     "register_immutable",
+    "register_section",
     "restart_child",
     "run",
+    "run_job",
     "start_child",
     "start_dynamic_child",
+    "start_tree",
     "terminate_child",
     "traffic_cost",
     "tree_health",
+    "walk_tree",
     "which_child",
     "which_children",
 ]
