@@ -51,7 +51,6 @@ __all__ = [
 _CONVERTER = make_converter()
 
 #: Whether ``ChildSpec`` can give a child a bounded mailbox (``mailbox:`` needs it).
-_SPEC_HAS_MAILBOX = "mailbox" in attrs.fields_dict(ChildSpec)
 
 
 @attrs.define
@@ -269,17 +268,9 @@ class _Builder:
 
     def worker(self, node: WorkerNode, at: PathKey, template: bool) -> ChildSpec | None:
         self.bind(node, at, partial=template)
-        options: dict[str, Any] = {}
-        if node.mailbox is not None:
-            if not _SPEC_HAS_MAILBOX:
-                self.source.problem(
-                    (*at, "mailbox"), "not supported yet: this version's ChildSpec cannot bound a mailbox"
-                )
-                return None
-            options["mailbox"] = node.mailbox
         start = (node.actor, node.args, node.kwargs) if node.kwargs else (node.actor, node.args)
         return self.spec(at, id=node.id, start=start, restart=node.restart, shutdown=node.shutdown, type=node.type,
-                         significant=node.significant, backoff=node.backoff, name=node.name, **options)
+                         significant=node.significant, backoff=node.backoff, name=node.name, mailbox=node.mailbox)
 
     def supervisor(self, node: SupervisorNode, at: PathKey) -> ChildSpec | None:
         for key in ("template", "max_children"):
