@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Coroutine, Hashable, Iterator, Mapping
-from typing import Any, Literal, TypeVar, final
+from typing import Any, TypeVar, final
 
 import attrs
 
