@@ -7,9 +7,11 @@ or (the FFF inference entries, compiled for one signature) once numba has refuse
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 
-__all__ = ["check_arrays"]
+__all__ = ["check_arrays", "integer"]
 
 
 def check_arrays(*specs: tuple[str, object, int], contiguous: bool = True) -> None:
@@ -23,3 +25,11 @@ def check_arrays(*specs: tuple[str, object, int], contiguous: bool = True) -> No
             raise ValueError(f"{name} must have {ndim} dimensions (got shape {array.shape})")
         if contiguous and not array.flags.c_contiguous:
             raise ValueError(f"{name} must be C-contiguous; pass np.ascontiguousarray({name})")
+
+
+def integer(value: object) -> int | None:
+    """``value`` as an int if it is an integer, Python's or numpy's (not a bool), else None:
+    the caller names the argument and the range it needs."""
+    if isinstance(value, Integral) and not isinstance(value, bool):
+        return int(value)
+    return None

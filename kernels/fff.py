@@ -248,10 +248,11 @@ def _ultrafast_depth(x, w_in, b_in, w_out):  # pragma: no cover - compiled
     return depth
 
 
-def _walk_batch(x, w_in, b_in, w_out):  # pragma: no cover - compiled by _ULTRAFAST_WALK
-    """Small batches: walk token by token into a new output."""
+@numba.njit(**_JIT)
+def _walk_rows(x, w_in, b_in, w_out, out):  # pragma: no cover - compiled
+    """Small batches: walk token by token into ``out`` (with no trees, every row is an empty
+    sum, 0)."""
     levels = _ultrafast_depth(x, w_in, b_in, w_out) + 1
-    out = np.empty((x.shape[0], w_out.shape[2]), np.float32)
     path_node = np.empty((x.shape[0], w_in.shape[0] * levels), np.int64)
     path_pre = np.empty((x.shape[0], w_in.shape[0] * levels), np.float32)
     for token in range(x.shape[0]):
@@ -510,6 +511,11 @@ def _level_batch(x, w_in, b_in, w_out, out):  # pragma: no cover - compiled by _
     depth = _ultrafast_depth(x, w_in, b_in, w_out)
     batch = x.shape[0]
     levels = depth + 1
+    if w_in.shape[0] == 0:  # no trees: every row is an empty sum
+        for t in range(batch):
+            for j in range(out.shape[1]):
+                out[t, j] = 0.0
+        return out
     block = max(1, min(LEVEL_BLOCK, -(-batch // thread_count())))
     blocks = -(-batch // block)
     split = _split_level(batch, blocks, levels)
@@ -537,7 +543,18 @@ def _level_batch(x, w_in, b_in, w_out, out):  # pragma: no cover - compiled by _
     return out
 
 
-_ULTRAFAST_WALK = _Compiled(_walk_batch, _ULTRAFAST_TYPES)
+def _walk_new(x, w_in, b_in, w_out):  # pragma: no cover - compiled by _ULTRAFAST_WALK
+    """The walk into a new output, allocated by numba: for a few rows, cheaper than numpy's
+    allocation from Python."""
+    return _walk_rows(x, w_in, b_in, w_out, np.empty((x.shape[0], w_out.shape[2]), np.float32))
+
+
+def _walk_into(x, w_in, b_in, w_out, out):  # pragma: no cover - compiled by _ULTRAFAST_WALK_INTO
+    return _walk_rows(x, w_in, b_in, w_out, out)
+
+
+_ULTRAFAST_WALK = _Compiled(_walk_new, _ULTRAFAST_TYPES)
+_ULTRAFAST_WALK_INTO = _Compiled(_walk_into, (*_ULTRAFAST_TYPES, _OUT))
 _ULTRAFAST_LEVEL = _Compiled(_level_batch, (*_ULTRAFAST_TYPES, _OUT), parallel=True)
 
 
@@ -551,47 +568,54 @@ def ultrafast_infer(
 
     Args:
         x: ``(B, d_in)`` float32 tokens.
-        w_in: ``(K, N, d_in)`` float32 node weights, ``N = 2**(depth + 1) - 1``.
+        w_in: ``(K, N, d_in)`` float32 node weights, ``N = 2**(depth + 1) - 1``; ``K = 0``
+            trees are an empty sum, zeros.
         b_in: ``(K, N)`` float32 node biases.
         w_out: ``(K, N, d_out)`` float32 output weights.
         out: where to write the result, a writable C-contiguous ``(B, d_out)`` float32 array
-            sharing no memory with the inputs (a caller filling one big output block by
-            block, as the MoE experts do, saves an allocation and a copy per block).
+            sharing no memory with the inputs, which every path writes directly (a caller
+            filling one big output block by block, as the MoE experts do, saves an allocation
+            and a copy per block). After a ``ValueError`` its contents are unspecified.
 
     Returns:
         ``(B, d_out)`` float32: ``out``, or a new array; the inputs are not modified.
 
     Raises:
         ValueError: a wrong dtype, shape or node count, naming the argument; non-finite values
-            in ``x`` or in the weights on the paths taken.
+            in ``x`` or in the weights on the paths taken (each reaches the output: the GeLU of
+            an infinite or NaN pre-activation is infinite or NaN).
     """
     if out is not None:
         _check(x, w_in, b_in, w_out)
         _check_out(out, (x.shape[0], w_out.shape[2]), x, w_in, b_in, w_out)
-    return _run(_ULTRAFAST_WALK, _ULTRAFAST_LEVEL, LEVEL_MIN_BATCH, _check, x, w_in, b_in, w_out, out=out)
+    return _run(
+        (_ULTRAFAST_WALK, _ULTRAFAST_WALK_INTO, _ULTRAFAST_LEVEL), LEVEL_MIN_BATCH, _check, x, w_in, b_in, w_out, out=out
+    )
 
 
 def _run(
-    walk: _Compiled, level: _Compiled, level_min_batch: int, check: Callable[..., object], x: np.ndarray,
-    *weights: np.ndarray, out: np.ndarray | None = None,
+    entries: tuple[_Compiled, _Compiled | None, _Compiled], level_min_batch: int, check: Callable[..., object],
+    x: np.ndarray, *weights: np.ndarray, out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Run ``x`` through ``walk`` (under ``level_min_batch`` tokens) or ``level`` (on the
-    calling thread's numba threads), into ``out`` (already checked) if given.
+    """Run ``x`` through the walk (under ``level_min_batch`` tokens) or the level entry (on the
+    calling thread's numba threads), into ``out`` (already checked) if given, else into a new
+    array. ``entries``: the walk into a new output, the walk into ``out`` (for a variant that
+    takes one), the level path into ``out``. Every entry writes the output rows itself: the
+    walk allocates a few rows in numba, cheaper than numpy from Python, and the level path
+    gets numpy's allocation, reused from the heap, where numba's would fault its pages in
+    afresh on every call (see docs/kernels-fff.md).
 
-    Both take only float32 C-contiguous arrays of the right ranks and check the shapes
+    All take only float32 C-contiguous arrays of the right ranks and check the shapes
     themselves, so a call pays one dispatch and no Python-side checks; when they refuse the
     arguments, ``check`` says which one is wrong and why.
     """
+    walk_new, walk_into, level = entries
     try:
         if len(x) < level_min_batch:
-            if out is None:
-                return walk.run(x, *weights)
-            out[...] = walk.run(x, *weights)
-            return out
+            return walk_new.run(x, *weights) if out is None else walk_into.run(x, *weights, out)
         if out is None:
-            # numpy's allocation, reused from the heap; numba's would fault its pages in afresh
-            # on every call (750 faults, +50% time at 1,024 tokens). The output width is the
-            # last axis of the last weight in both variants (``w_out``, ``leaf_b2``).
+            # the output width is the last axis of the last weight in both variants
+            # (``w_out``, ``leaf_b2``)
             out = np.empty((len(x), weights[-1].shape[-1]), np.float32)
         return level.run(x, *weights, out)
     except (TypeError, ValueError, AttributeError, IndexError):
@@ -688,10 +712,10 @@ def _leaf_depth(x, node_w, node_b, w1, b1, w2, b2):  # pragma: no cover - compil
     return depth
 
 
-def _leaf_walk_batch(x, node_w, node_b, w1, b1, w2, b2):  # pragma: no cover - compiled by _LEAF_WALK
-    """Small batches: walk token by token into a new output."""
+@numba.njit(**_JIT)
+def _leaf_walk_rows(x, node_w, node_b, w1, b1, w2, b2, out):  # pragma: no cover - compiled
+    """Small batches: walk token by token into ``out``."""
     depth = _leaf_depth(x, node_w, node_b, w1, b1, w2, b2)
-    out = np.empty((x.shape[0], w2.shape[2]), np.float32)
     hidden = np.empty(w1.shape[2], np.float32)
     active = np.empty(w1.shape[2], np.int64)
     for token in range(x.shape[0]):
@@ -753,7 +777,12 @@ def _leaf_level_batch(x, node_w, node_b, w1, b1, w2, b2, out):  # pragma: no cov
     return out
 
 
-_LEAF_WALK = _Compiled(_leaf_walk_batch, _LEAF_TYPES)
+def _leaf_walk_new(x, node_w, node_b, w1, b1, w2, b2):  # pragma: no cover - compiled by _LEAF_WALK
+    """As ``_walk_new``."""
+    return _leaf_walk_rows(x, node_w, node_b, w1, b1, w2, b2, np.empty((x.shape[0], w2.shape[2]), np.float32))
+
+
+_LEAF_WALK = _Compiled(_leaf_walk_new, _LEAF_TYPES)
 _LEAF_LEVEL = _Compiled(_leaf_level_batch, (*_LEAF_TYPES, _OUT), parallel=True)
 
 
@@ -784,10 +813,16 @@ def fff_leaf_infer(
         ``(B, d_out)`` float32, a new array.
 
     Raises:
-        ValueError: a wrong dtype, shape or leaf count, naming the argument; non-finite values.
+        ValueError: a wrong dtype, shape or leaf count (``2**depth``, so at least one), naming
+            the argument; a result holding NaN or infinity, traced to ``x`` or to the weights
+            on the paths taken. Only the result is checked (scanning the inputs would cost more
+            than a small call), so a non-finite value that does not reach it goes unreported,
+            as in the reference: an infinite or NaN node logit still picks a child (NaN goes
+            left), and a leaf neuron that the ReLU zeroes (an input of ``inf`` times a negative
+            weight, say) adds nothing, whatever its output weights hold.
     """
     weights = (node_w, node_b, leaf_w1, leaf_b1, leaf_w2, leaf_b2)
-    return _run(_LEAF_WALK, _LEAF_LEVEL, LEAF_LEVEL_MIN_BATCH, _check_leaf, x, *weights)
+    return _run((_LEAF_WALK, None, _LEAF_LEVEL), LEAF_LEVEL_MIN_BATCH, _check_leaf, x, *weights)
 
 
 def _check_leaf(

@@ -16,7 +16,11 @@ Token choice (``top_k_route``): each token picks its ``k`` experts.
   ``"softmax_topk"`` (Shazeer's ``softmax(KeepTopK(H, k))``) renormalises over the chosen ``k``,
   so they sum to 1.
 * Capacity: at most ``capacity = ceil(capacity_factor * k * T / E)`` kept assignments per expert;
-  ``capacity_factor=None`` is dropless (every assignment kept). Overflow drops the
+  ``capacity_factor=None`` is dropless (every assignment kept). The product is exact, on the
+  factor as written: its shortest decimal form (``str``), so ``1.1`` is 11/10 and not the
+  double just above it, whose product could round up to one slot more (``T = 420, E = 42``:
+  11, not 12). A capacity of every assignment or more drops nothing, so a factor of ``1e308``
+  is simply dropless. Overflow drops the
   lowest-priority assignments: every token's first choice outranks any second choice and, within
   a rank, earlier tokens outrank later ones (GShard's order). An assignment already dropped uses
   no capacity.
@@ -53,11 +57,14 @@ With no tokens, both losses are 0.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from numbers import Real
 from typing import Literal
 
 import numba
 import numpy as np
+
+from .checks import integer
 
 __all__ = [
     "dispatch_plan",
@@ -236,7 +243,8 @@ def _check_logits(logits: object) -> tuple[int, int]:
 def _capacity(
     capacity_factor: object, assignments: int, experts: int, *, optional: bool = True
 ) -> int:
-    """``ceil(capacity_factor * assignments / E)``, or -1 for dropless routing."""
+    """``ceil(capacity_factor * assignments / E)``, exact on the factor's shortest decimal form
+    and at most ``assignments`` (which drops nothing); -1 for dropless routing."""
     if capacity_factor is None and optional:
         return -1
     if (
@@ -246,7 +254,7 @@ def _capacity(
     ):
         allowed = "a finite number > 0 or None" if optional else "a finite number > 0"
         raise ValueError(f"capacity_factor must be {allowed} (got {capacity_factor!r})")
-    return math.ceil(capacity_factor * assignments / experts)
+    return min(math.ceil(Fraction(str(capacity_factor)) * assignments / experts), assignments)
 
 
 def _routed(scores: np.ndarray, k: int, normalize: str) -> tuple[np.ndarray, np.ndarray]:
@@ -269,9 +277,10 @@ def top_k_route(
 
     Args:
         logits: ``(T, E)`` float32 finite router logits.
-        k: experts per token, ``1 <= k <= E``.
+        k: experts per token, ``1 <= k <= E``: an int or a numpy integer.
         capacity_factor: ``None`` for dropless routing, else capacity per expert is
-            ``ceil(capacity_factor * k * T / E)``.
+            ``ceil(capacity_factor * k * T / E)``, exact on the factor as written (see the
+            module docstring).
         noise: ``(T, E)`` float32 standard normal samples for noisy top-k gating; given
             together with ``noise_logits``, the scores are
             ``logits + noise * softplus(noise_logits)``.
@@ -288,8 +297,10 @@ def top_k_route(
             ``normalize``, naming the argument.
     """
     tokens, experts = _check_logits(logits)
-    if type(k) is not int or not 1 <= k <= experts:
+    count = integer(k)
+    if count is None or not 1 <= count <= experts:
         raise ValueError(f"k must be an int from 1 to E={experts} (got {k!r})")
+    k = count
     capacity = _capacity(capacity_factor, k * tokens, experts)
     if normalize not in ("softmax_all", "softmax_topk"):
         raise ValueError(f"normalize must be 'softmax_all' or 'softmax_topk' (got {normalize!r})")
@@ -441,7 +452,8 @@ def dispatch_plan(
     Raises:
         ValueError: bad shapes or dtypes, or a kept expert index outside ``[0, experts)``.
     """
-    if not isinstance(experts, (int, np.integer)) or isinstance(experts, bool) or experts < 1:
+    count = integer(experts)
+    if count is None or count < 1:
         raise ValueError(f"experts must be an int >= 1 (got {experts!r})")
     if not isinstance(chosen, np.ndarray) or chosen.dtype.kind not in "iu" or chosen.ndim != 2:
         raise ValueError("chosen must be a (T, k) integer ndarray")
@@ -452,4 +464,4 @@ def dispatch_plan(
     used = chosen[kept]
     if used.size and not (0 <= used.min() and used.max() < experts):
         raise ValueError(f"chosen must hold expert indices in [0, {experts}) where kept")
-    return _plan(np.ascontiguousarray(chosen), np.ascontiguousarray(kept), int(experts))
+    return _plan(np.ascontiguousarray(chosen), np.ascontiguousarray(kept), count)

@@ -36,7 +36,7 @@ from typing import Literal, NamedTuple
 import numba
 import numpy as np
 
-from .checks import check_arrays
+from .checks import check_arrays, integer
 from .fff import ultrafast_infer
 from .moe import dispatch_plan, top_k_route
 
@@ -51,6 +51,7 @@ __all__ = [
     "mask_experts",
     "moe_forward",
     "router_logits",
+    "runs_parallel",
 ]
 
 #: Rows from which gather and combine use the ``prange`` kernels (measured crossover 128-256
@@ -228,9 +229,10 @@ def _order(order: object, assignments: int) -> np.ndarray:
 
 
 def _k(k: object) -> int:
-    if type(k) is not int or k < 1:
+    count = integer(k)
+    if count is None or count < 1:
         raise ValueError(f"k must be a positive int (got {k!r})")
-    return k
+    return count
 
 
 def _offsets(offsets: object, rows: int) -> np.ndarray:
@@ -242,11 +244,17 @@ def _offsets(offsets: object, rows: int) -> np.ndarray:
     return offsets
 
 
-def _parallel(rows: int, parallel: bool | None) -> bool:
-    return rows >= PARALLEL_MIN_TOKENS if parallel is None else parallel
-
-
 # --- public API -------------------------------------------------------------------------
+
+
+def runs_parallel(rows: int, parallel: bool | None = None) -> bool:
+    """Whether ``router_logits``, ``gather_tokens`` and ``combine`` run their ``prange`` kernel
+    on ``rows`` rows: ``parallel`` if given (True or False forces one), else from
+    ``PARALLEL_MIN_TOKENS`` rows on. Every one of them asks this, once per call, so it is also
+    where to learn which kernel a call takes. ``moe_forward`` asks with ``T`` rows for the
+    router and the combine and with the dispatched assignments' count for the gather.
+    """
+    return rows >= PARALLEL_MIN_TOKENS if parallel is None else parallel
 
 
 def router_logits(x: np.ndarray, router_w: np.ndarray, *, parallel: bool | None = None) -> np.ndarray:
@@ -269,7 +277,7 @@ def router_logits(x: np.ndarray, router_w: np.ndarray, *, parallel: bool | None 
     if router_w.shape[0] != x.shape[1]:
         raise ValueError(f"router_w must have shape (d = {x.shape[1]}, E) (got {router_w.shape})")
     out = np.empty((x.shape[0], router_w.shape[1]), dtype=np.float32)
-    kernel = _logits_parallel if _parallel(x.shape[0], parallel) else _logits_serial
+    kernel = _logits_parallel if runs_parallel(x.shape[0], parallel) else _logits_serial
     kernel(np.ascontiguousarray(x), np.ascontiguousarray(router_w.T), out)
     return out
 
@@ -291,7 +299,7 @@ def gather_tokens(x: np.ndarray, order: np.ndarray, k: int, *, parallel: bool | 
     k = _k(k)
     order = _order(order, x.shape[0] * k)
     out = np.empty((order.shape[0], x.shape[1]), dtype=np.float32)
-    kernel = _gather_parallel if _parallel(order.shape[0], parallel) else _gather_serial
+    kernel = _gather_parallel if runs_parallel(order.shape[0], parallel) else _gather_serial
     kernel(np.ascontiguousarray(x), order, k, out)
     return out
 
@@ -325,8 +333,10 @@ def combine(
     """
     _float32("expert_out", expert_out, 2)
     _float32("weights", weights, 2)
-    if type(tokens) is not int or tokens < 0:
+    count = integer(tokens)
+    if count is None or count < 0:
         raise ValueError(f"tokens must be a non-negative int (got {tokens!r})")
+    tokens = count
     k = _k(k)
     _shape("weights", weights, (tokens, k))
     order = _order(order, tokens * k)
@@ -341,7 +351,7 @@ def combine(
     if repeats:
         raise ValueError("order must not repeat an assignment")
     out = np.zeros((tokens, d_out), dtype=np.float32)
-    kernel = _combine_parallel if _parallel(tokens, parallel) else _combine_serial
+    kernel = _combine_parallel if runs_parallel(tokens, parallel) else _combine_serial
     kernel(
         np.ascontiguousarray(expert_out), position, np.ascontiguousarray(weights),
         np.ascontiguousarray(pass_through), residual, out,
@@ -492,7 +502,7 @@ def moe_forward(
         dropped: output for tokens with no surviving assignment, ``"zeros"`` or
             ``"residual"`` (the token itself; needs ``d_out == d``).
         parallel: force the router, gather and combine kernels serial or parallel; None
-            picks by size.
+            picks by size (see :func:`runs_parallel`).
 
     Returns:
         ``(T, d_out)`` float32.

@@ -438,3 +438,56 @@ def test_erf_is_within_one_float32_unit_of_the_exact_value() -> None:
     np.testing.assert_array_equal(_erf_of_each(-x), -approx)
     np.testing.assert_array_equal(_erf_of_each(np.float32([4.0, 50.0, np.inf])), [1.0, 1.0, 1.0])
     assert abs(_erf_of_each(np.float32([np.nan]))[0]) == 1.0  # NaN weights: see test_nan_weights_*
+
+
+def no_trees(rng: np.random.Generator, batch: int, depth: int = 3, d_in: int = 6, d_out: int = 4) -> tuple:
+    """Inputs and ``K = 0`` trees (each of ``2**(depth+1) - 1`` nodes)."""
+    nodes = 2 ** (depth + 1) - 1
+    return (
+        rng.standard_normal((batch, d_in), dtype=np.float32),
+        np.empty((0, nodes, d_in), np.float32),
+        np.empty((0, nodes), np.float32),
+        np.empty((0, nodes, d_out), np.float32),
+    )
+
+
+@pytest.mark.parametrize("batch", [1, LEVEL_MIN_BATCH - 1, LEVEL_MIN_BATCH, 2 * LEVEL_BLOCK + 1, SPLIT_MIN_BATCH + 3])
+@pytest.mark.parametrize("given_out", [False, True])
+def test_zero_trees_sum_to_zeros_on_every_path(batch: int, given_out: bool) -> None:
+    """``K = 0`` is an empty sum: zeros, as the reference gives, on the walk and the level
+    paths, into a new array or into ``out`` (filled with NaN first, so every row is written)."""
+    args = no_trees(np.random.default_rng(batch), batch)
+    out = np.full((batch, 4), np.nan, np.float32) if given_out else None
+
+    actual = ultrafast_infer(*args, out=out)
+
+    np.testing.assert_array_equal(np.zeros((batch, 4), np.float32), actual)
+    np.testing.assert_array_equal(ultrafast_infer_reference(*args), actual)
+    assert out is None or actual is out
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_the_walk_writes_into_out_itself(batch: int) -> None:
+    """Under ``LEVEL_MIN_BATCH`` tokens a given ``out`` goes to a walk entry that writes into it
+    and returns it, as the level entry does: no allocation and no copy."""
+    args = random_tree(np.random.default_rng(batch), batch, 4, trees=2, d_in=6, d_out=3)
+    out = np.full((batch, 3), np.nan, np.float32)
+
+    assert fff._ULTRAFAST_WALK_INTO.run(*args, out) is out
+    np.testing.assert_allclose(out, ultrafast_infer_reference(*args), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("batch", [1, LEAF_LEVEL_MIN_BATCH + 1])
+def test_leaf_variant_infinite_input_that_the_relu_zeroes_is_not_reported(batch: int) -> None:
+    """The finite check sees the output only: an infinite input whose every leaf neuron's
+    pre-activation is ``-inf`` is zeroed by the ReLU and the leaf's output bias comes out, as
+    in the reference. An infinite input that reaches the output is reported."""
+    x, node_w, node_b, w1, b1, w2, b2 = random_leaves(np.random.default_rng(batch), batch, 2, 4)
+    x[:, 0] = np.inf
+    w1[:, 0, :] = -1.0  # every leaf neuron: -inf
+
+    np.testing.assert_array_equal(fff_leaf_infer_reference(x, node_w, node_b, w1, b1, w2, b2),
+                                  fff_leaf_infer(x, node_w, node_b, w1, b1, w2, b2))
+    w1[:, 0, 0] = 1.0  # one neuron at +inf in every leaf
+    with pytest.raises(ValueError, match="x holds NaN or infinite values"):
+        fff_leaf_infer(x, node_w, node_b, w1, b1, w2, b2)
