@@ -64,7 +64,7 @@ from typing import Literal
 import numba
 import numpy as np
 
-from .checks import integer
+from .checks import check_finite, check_shape, integer
 
 __all__ = [
     "dispatch_plan",
@@ -227,10 +227,9 @@ def _plan(chosen, kept, experts):  # pragma: no cover - compiled
 def _check_matrix(name: str, array: object, shape: tuple[int, int] | None = None) -> None:
     if not isinstance(array, np.ndarray) or array.dtype != np.float32 or array.ndim != 2:
         raise ValueError(f"{name} must be a (T, E) float32 ndarray")
-    if shape is not None and array.shape != shape:
-        raise ValueError(f"{name} must have the shape of logits {shape} (got {array.shape})")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} holds NaN or infinite values")
+    if shape is not None:
+        check_shape(name, array, shape, ", the shape of logits")
+    check_finite(name, array)
 
 
 def _check_logits(logits: object) -> tuple[int, int]:
@@ -407,8 +406,9 @@ def load_balancing_loss(
     tokens, experts = _check_logits(logits)
     if not isinstance(chosen, np.ndarray) or chosen.dtype.kind not in "iu" or chosen.ndim != 2:
         raise ValueError("chosen must be a (T, k) integer ndarray")
-    if chosen.shape[0] != tokens or chosen.shape[1] == 0:
-        raise ValueError(f"chosen must have shape ({tokens}, k >= 1) (got {chosen.shape})")
+    check_shape("chosen", chosen, (tokens, "k"))
+    if chosen.shape[1] == 0:
+        raise ValueError(f"chosen must hold at least one expert per token, k >= 1 (got shape {chosen.shape})")
     if chosen.size and not (0 <= chosen.min() and chosen.max() < experts):
         raise ValueError(f"chosen must hold expert indices in [0, {experts})")
     if kept is None:
@@ -459,8 +459,7 @@ def dispatch_plan(
         raise ValueError("chosen must be a (T, k) integer ndarray")
     if not isinstance(kept, np.ndarray) or kept.dtype != np.bool_:
         raise ValueError("kept must be a bool ndarray")
-    if chosen.shape != kept.shape:
-        raise ValueError(f"kept must have the shape of chosen {chosen.shape} (got {kept.shape})")
+    check_shape("kept", kept, chosen.shape, ", the shape of chosen")
     used = chosen[kept]
     if used.size and not (0 <= used.min() and used.max() < experts):
         raise ValueError(f"chosen must hold expert indices in [0, {experts}) where kept")

@@ -1,6 +1,6 @@
 """The weights of an FFF with leaves, as one validated object that can be saved and reloaded.
 
-The kernels (``neural_actors.kernels.fff`` and ``fff_train``) take six loose float32 arrays and
+The kernels (``neural_actors.kernels.fff_leaf`` and ``fff_train``) take six loose float32 arrays and
 check them on every call. Training and serving pass the same six arrays around, so they are kept
 together here, checked once for consistent shapes, and stored as a versioned ``.npz`` whose
 metadata (depth, widths) lets a load say exactly which array of which file is wrong.
@@ -20,7 +20,13 @@ import attrs
 import numpy as np
 
 from neural_actors.kernels.aligned import aligned
-from neural_actors.kernels.fff import fff_leaf_infer
+from neural_actors.kernels.checks import (
+    LEAF_PARAMETERS,
+    check_finite,
+    check_leaf_parameters,
+    leaf_shapes,
+)
+from neural_actors.kernels.fff_leaf import fff_leaf_infer
 from neural_actors.kernels.fff_train import fff_soft_forward
 
 __all__ = ["FORMAT_VERSION", "PARAMETER_NAMES", "FFFLeafWeights"]
@@ -29,7 +35,7 @@ __all__ = ["FORMAT_VERSION", "PARAMETER_NAMES", "FFFLeafWeights"]
 FORMAT_VERSION = 1
 
 #: The six arrays, in the order the kernels take them.
-PARAMETER_NAMES = ("node_w", "node_b", "leaf_w1", "leaf_b1", "leaf_w2", "leaf_b2")
+PARAMETER_NAMES = LEAF_PARAMETERS
 
 _METADATA_NAMES = ("depth", "d_in", "d_out", "leaf_width")
 
@@ -44,26 +50,13 @@ _MAX_DEFLATE_RATIO = 1032
 _DAMAGE = (ValueError, EOFError, OSError, RuntimeError, NotImplementedError, zipfile.BadZipFile, zlib.error)
 
 
-def _expected_shapes(depth: int, d_in: int, d_out: int, leaf_width: int) -> dict[str, tuple[int, ...]]:
-    """Every parameter's shape for a tree of ``depth`` (``2**depth`` leaves)."""
-    leaves = 2**depth
-    return {
-        "node_w": (leaves - 1, d_in),
-        "node_b": (leaves - 1,),
-        "leaf_w1": (leaves, d_in, leaf_width),
-        "leaf_b1": (leaves, leaf_width),
-        "leaf_w2": (leaves, leaf_width, d_out),
-        "leaf_b2": (leaves, d_out),
-    }
-
-
-def _as_float32(array: Any) -> np.ndarray:
-    """float32, C-contiguous, starting on a cache line or, from 4 MB on, a huge page (the kernels
-    run faster so)."""
+def as_float32(array: Any) -> np.ndarray:
+    """``array`` as the kernels' weights: float32, C-contiguous, starting on a cache line or,
+    from 4 MB on, a huge page (they run faster so)."""
     return aligned(np.asarray(array, dtype=np.float32))
 
 
-def _shape_repr(array: np.ndarray) -> str:
+def shape_repr(array: np.ndarray) -> str:
     """Reprs show shapes: the values of a real model would fill the screen."""
     return f"<{array.dtype} {array.shape}>"
 
@@ -85,31 +78,17 @@ class FFFLeafWeights:
             does not match it, or a value is NaN or infinite, naming the array.
     """
 
-    node_w: np.ndarray = attrs.field(converter=_as_float32, repr=_shape_repr)
-    node_b: np.ndarray = attrs.field(converter=_as_float32, repr=_shape_repr)
-    leaf_w1: np.ndarray = attrs.field(converter=_as_float32, repr=_shape_repr)
-    leaf_b1: np.ndarray = attrs.field(converter=_as_float32, repr=_shape_repr)
-    leaf_w2: np.ndarray = attrs.field(converter=_as_float32, repr=_shape_repr)
-    leaf_b2: np.ndarray = attrs.field(converter=_as_float32, repr=_shape_repr)
+    node_w: np.ndarray = attrs.field(converter=as_float32, repr=shape_repr)
+    node_b: np.ndarray = attrs.field(converter=as_float32, repr=shape_repr)
+    leaf_w1: np.ndarray = attrs.field(converter=as_float32, repr=shape_repr)
+    leaf_b1: np.ndarray = attrs.field(converter=as_float32, repr=shape_repr)
+    leaf_w2: np.ndarray = attrs.field(converter=as_float32, repr=shape_repr)
+    leaf_b2: np.ndarray = attrs.field(converter=as_float32, repr=shape_repr)
 
     def __attrs_post_init__(self) -> None:
-        if self.leaf_w1.ndim != 3 or self.leaf_w2.ndim != 3:
-            raise ValueError(
-                f"leaf_w1 and leaf_w2 must have 3 dimensions "
-                f"(got shapes {self.leaf_w1.shape} and {self.leaf_w2.shape})"
-            )
-        leaves, d_in, width = self.leaf_w1.shape
-        depth = leaves.bit_length() - 1
-        if leaves < 1 or 2**depth != leaves:
-            raise ValueError(f"leaf_w1.shape[0] must be 2**depth leaves (got {leaves})")
-        expected = _expected_shapes(depth, d_in, self.leaf_w2.shape[2], width)
+        check_leaf_parameters(self.arrays())
         for name, array in self.arrays().items():
-            if array.shape != expected[name]:
-                raise ValueError(
-                    f"{name} must have shape {expected[name]} for depth {depth} (got {array.shape})"
-                )
-            if not np.isfinite(array).all():
-                raise ValueError(f"{name} holds NaN or infinite values")
+            check_finite(name, array)
 
     @classmethod
     def init(cls, d_in: int, d_out: int, depth: int, leaf_width: int, seed: int) -> FFFLeafWeights:
@@ -126,7 +105,7 @@ class FFFLeafWeights:
                   "leaf_w2": leaf_width, "leaf_b2": leaf_width}
         arrays = {
             name: rng.uniform(-1.0, 1.0, shape) / np.sqrt(fan_in[name])
-            for name, shape in _expected_shapes(depth, d_in, d_out, leaf_width).items()
+            for name, shape in leaf_shapes(depth, d_in, d_out, leaf_width).items()
         }
         return cls(**arrays)
 
@@ -165,11 +144,11 @@ class FFFLeafWeights:
 
     def hard(self, x: np.ndarray) -> np.ndarray:
         """Hard inference: each row of ``x`` ``(B, d_in)`` runs one leaf; returns ``(B, d_out)``."""
-        return fff_leaf_infer(_as_float32(x), *self.arrays().values())
+        return fff_leaf_infer(as_float32(x), *self.arrays().values())
 
     def soft(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Soft mixture forward: ``(y, probs)``, see ``kernels.fff_train.fff_soft_forward``."""
-        return fff_soft_forward(_as_float32(x), *self.arrays().values())
+        return fff_soft_forward(as_float32(x), *self.arrays().values())
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write an ``.npz`` archive to exactly ``path`` (no suffix is added).
@@ -224,7 +203,7 @@ class FFFLeafWeights:
             if value < low or (high is not None and value > high):
                 expected = f"{low} to {high}" if high is not None else f">= {low}"
                 raise ValueError(f"{where}: metadata {name} = {value} is out of range (expected {expected})")
-        expected = _expected_shapes(**metadata)
+        expected = leaf_shapes(**metadata)
         described = ", ".join(f"{k}={v}" for k, v in metadata.items())
         arrays = {name: npz.array(name, expected[name], described) for name in PARAMETER_NAMES}
         try:

@@ -324,7 +324,7 @@ NAN = np.array([[0.0, np.nan, 0.0], [0.0, 0.0, 0.0]], dtype=np.float32)
         ),
         (
             lambda: top_k_route(LOGITS, 1, noise=LOGITS[:1], noise_logits=LOGITS),
-            r"noise must have the shape of logits",
+            r"noise must have shape \(2, 3\), the shape of logits \(got \(1, 3\)\)",
         ),
         (lambda: top_k_route(LOGITS, 1, noise=LOGITS, noise_logits=NAN), r"noise_logits holds NaN"),
         (
@@ -344,7 +344,11 @@ NAN = np.array([[0.0, np.nan, 0.0], [0.0, 0.0, 0.0]], dtype=np.float32)
             lambda: load_balancing_loss(LOGITS, CHOSEN.astype(np.float32)),
             r"chosen must be a \(T, k\) integer",
         ),
-        (lambda: load_balancing_loss(LOGITS, CHOSEN[:1]), r"chosen must have shape \(2, k >= 1\)"),
+        (lambda: load_balancing_loss(LOGITS, CHOSEN[:1]), r"chosen must have shape \(2, k\) \(got \(1, 1\)\)"),
+        (
+            lambda: load_balancing_loss(LOGITS, CHOSEN[:, :0]),
+            r"chosen must hold at least one expert per token, k >= 1 \(got shape \(2, 0\)\)",
+        ),
         (
             lambda: load_balancing_loss(LOGITS, CHOSEN + 3),
             r"chosen must hold expert indices in \[0, 3\)",
@@ -358,7 +362,7 @@ NAN = np.array([[0.0, np.nan, 0.0], [0.0, 0.0, 0.0]], dtype=np.float32)
         (lambda: dispatch_plan(CHOSEN, CHOSEN == 0, 0), r"experts must be an int >= 1"),
         (
             lambda: dispatch_plan(CHOSEN, np.ones((2, 2), bool), 3),
-            r"kept must have the shape of chosen",
+            r"kept must have shape \(2, 1\), the shape of chosen \(got \(2, 2\)\)",
         ),
         (
             lambda: dispatch_plan(CHOSEN + 5, CHOSEN == 0, 3),

@@ -2,6 +2,7 @@
 
 import sys
 import types
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -106,7 +107,7 @@ def test_epochs_are_logged(data: tuple, weights: FFFLeafWeights) -> None:
 class FakeBar:
     """Records what the trainer asks of a tqdm bar."""
 
-    bars: list["FakeBar"] = []
+    bars: ClassVar[list["FakeBar"]] = []
 
     def __init__(self, **options: object) -> None:
         self.options = options
@@ -202,7 +203,7 @@ def test_dense_baseline_uses_the_same_loop(data: tuple) -> None:
     ("change", "message"),
     [
         ({"y_train": np.full(160, 4)}, r"y_train labels must lie in \[0, 4\)"),
-        ({"x_val": np.zeros((80, 3), np.float32)}, r"x_val must have shape \(n >= 1, 4\)"),
+        ({"x_val": np.zeros((80, 3), np.float32)}, r"x_val must have shape \(n, 4\) \(got \(80, 3\)\)"),
         ({"y_val": np.zeros(80, np.float32)}, "y_val must be 80 integer labels"),
         ({"patience": 0}, "patience must be an integer >= 1"),
         ({"hardening": (0, -1, 1.0)}, "ramp must be a finite number >= 0"),
