@@ -25,7 +25,7 @@ _HEAD, _COUNT, _CREDITS, _FRONT, _PORT, _CLASS, _TARGET = 0, 1, 2, 3, 4, 5, 6
 _FIELDS = 8
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True)
 def _push(state, b, value, arrives, slots, depth):  # pragma: no cover - compiled
     used = state[b, _COUNT]
     slot = state[b, _HEAD] + used
@@ -99,7 +99,7 @@ def run_cycles(
             down[link] = link_dst[link] * 5 + (link & 3)
     in_rr = np.zeros(nodes * 5, dtype=np.int64)
     out_rr = np.zeros(nodes * 5, dtype=np.int64)
-    router_flits = np.zeros(nodes, dtype=np.int64)
+    busy_ports = np.zeros(nodes, dtype=np.int64)  # per router: a bit per input port with flits
 
     queue_next = first[:-1].copy()
     next_time = np.full(nodes, end_cycle, dtype=np.int64)  # creation of the next queued packet
@@ -153,7 +153,7 @@ def run_cycles(
             index = current_flit[node]
             _push(state, b, (p << 16) | index, t + inject_cycles, slots, depth)
             occupied[port] |= np.int64(1) << (b - port * vcs)
-            router_flits[node] += 1
+            busy_ports[node] |= 16
             if index + 1 == pkt_flits[p]:
                 free[port] |= np.int64(1) << (b - port * vcs)
                 current[node] = -1
@@ -161,20 +161,22 @@ def run_cycles(
                 current_flit[node] = index + 1
 
         for r in range(nodes):
-            if router_flits[r] == 0:
+            if busy_ports[r] == 0:
                 continue
-            taken_in = 0  # input and output ports granted this cycle
-            taken_out = 0
+            # input ports that may still win this cycle: after a round, only those that asked
+            # and lost (one with nothing eligible finds nothing later in the same cycle)
+            trying = 31
+            taken_out = 0  # output ports granted this cycle
             for _ in range(switch_iterations):
                 # input stage: each input port picks one VC that can go, round-robin
                 outputs = 0
-                for i in range(5):
-                    if (taken_in >> i) & 1:
-                        continue
+                asking = 0
+                inputs = trying & busy_ports[r]
+                while inputs != 0:
+                    i = _ctz(inputs)
+                    inputs &= inputs - 1
                     port = r * 5 + i
                     mask = occupied[port]
-                    if mask == 0:
-                        continue
                     start = in_rr[r * 5 + i]
                     rot = ((mask >> start) | (mask << (vcs - start))) & all_vcs
                     while rot != 0:
@@ -216,6 +218,7 @@ def run_cycles(
                                 if tgt < 0:
                                     continue
                         asked[o] |= 1 << i
+                        asking |= 1 << i
                         outputs |= 1 << o
                         want_buffer[i] = b
                         want_target[i] = tgt
@@ -233,7 +236,7 @@ def run_cycles(
                     i = rr + _ctz(((m >> rr) | (m << (5 - rr))) & 31)
                     if i >= 5:
                         i -= 5
-                    taken_in |= 1 << i
+                    asking &= ~(1 << i)
                     b = want_buffer[i]
                     port = r * 5 + i
                     v = b - port * vcs
@@ -244,9 +247,10 @@ def run_cycles(
                     state[b, _COUNT] -= 1
                     if state[b, _COUNT] == 0:
                         occupied[port] &= ~(np.int64(1) << v)
+                        if occupied[port] == 0:
+                            busy_ports[r] &= ~(1 << i)
                     else:
                         state[b, _FRONT] = slots[b * depth + front, 1]
-                    router_flits[r] -= 1
                     slot = credit_first + credit_count
                     if slot >= pending:
                         slot -= pending
@@ -273,7 +277,7 @@ def run_cycles(
                             free[next_in] &= ~bit
                         _push(state, tgt, value, t + hop_cycles, slots, depth)
                         occupied[next_in] |= bit
-                        router_flits[link_dst[link]] += 1
+                        busy_ports[link_dst[link]] |= 1 << o
                         flit_hops += 1
                         if window_start <= t < window_end:
                             link_flits[link] += 1
@@ -284,6 +288,9 @@ def run_cycles(
                         state[b, _TARGET] = -1
                     in_rr[r * 5 + i] = v + 1 if v + 1 < vcs else 0
                     out_rr[r * 5 + o] = i + 1 if i < 4 else 0
+                trying = asking
+                if trying == 0:
+                    break
         t += 1
         if left == 0 and t >= window_end:
             break
