@@ -92,7 +92,7 @@ def main() -> None:
         ("8x8 mesh, 4-flit packets", Network("mesh", 8, 8), 0.35, 4),
         ("8x8 torus, 4-flit packets", Network("torus", 8, 8), 0.55, 4),
         ("8x8 one-way torus, 4-flit packets", Network("one_way_torus", 8, 8), 0.2, 4),
-        ("Wormhole 10x12 NoC 0, 65-flit packets", wormhole, 0.14, 65),
+        ("Wormhole 10x12 NoC 0, 65-flit packets", wormhole, 0.1, 65),
     ]
     for name, net, rate, flits in cases:
         cpu, wall, hops, accepted = speed(net, rate, cycles, repeats, flits)

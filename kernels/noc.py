@@ -109,11 +109,10 @@ class Network(NamedTuple):
     """A simulated network: topology, grid, which NoC, and the routers' parameters.
 
     ``vcs`` VCs (1 to 32; even on a torus, for the two dateline classes) of ``buffer_depth``
-    flits per input port; ``switch_iterations`` rounds of switch allocation per cycle. The
-    defaults are a textbook router with one-cycle hops and credits; 8 VCs of 8 flits and two
-    rounds are what it takes for every topology to reach 0.75 to 0.9 of its uniform-traffic
-    bound (4 VCs and one round: torus 0.63, one-way torus 0.69, mesh 0.82; see
-    docs/kernels-noc.md).
+    flits per input port; ``switch_iterations`` rounds of switch allocation per cycle (1 to
+    5). The defaults are a textbook router with one-cycle hops and credits; with 8 VCs of 8
+    flits and two rounds every topology saturates at 0.77 to 0.87 of its uniform-traffic bound
+    (4 VCs and one round: 0.69 to 0.79; docs/kernels-noc.md has the table).
     """
 
     topology: Topology = "mesh"
