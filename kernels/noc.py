@@ -66,6 +66,7 @@ from .noc_topology import (
     Topology,
     hop_count,
     link_endpoints,
+    next_ports,
     node_coords,
     route,
     route_table,
@@ -90,6 +91,7 @@ __all__ = [
     "chip_network",
     "hop_count",
     "link_endpoints",
+    "next_ports",
     "node_coords",
     "permutation",
     "route",
@@ -137,8 +139,15 @@ def chip_network(chip: Chip, noc: int = 0, vcs: int = 8) -> Network:
     classes, buddy bit).
     """
     return Network(
-        "one_way_torus", chip.kx, chip.ky, noc, vcs, 2 * chip.hop_cycles + 2,
-        chip.hop_cycles, chip.inject_cycles, chip.hop_cycles,
+        topology="one_way_torus",
+        kx=chip.kx,
+        ky=chip.ky,
+        noc=noc,
+        vcs=vcs,
+        buffer_depth=2 * chip.hop_cycles + 2,
+        hop_cycles=chip.hop_cycles,
+        inject_cycles=chip.inject_cycles,
+        credit_cycles=chip.hop_cycles,
     )
 
 
@@ -203,7 +212,8 @@ def _check_network(net: object) -> None:
     _check_int("net.vcs", net.vcs, 1, 32)
     if net.topology != "mesh" and net.vcs % 2:
         raise ValueError(
-            f"net.vcs must be even on a {net.topology}, for its two dateline classes (got {net.vcs})"
+            f"net.vcs must be even on a {net.topology}, for its two dateline classes "
+            f"(got {net.vcs})"
         )
     for name in ("buffer_depth", "hop_cycles", "inject_cycles", "credit_cycles"):
         _check_int(f"net.{name}", getattr(net, name), 1)
@@ -215,7 +225,9 @@ def _check_packets(
 ) -> np.ndarray:
     array = np.asarray(values)
     if array.ndim != 1 or array.dtype.kind not in "iu":
-        raise ValueError(f"{name} must be a 1-D integer array (got {array.dtype} of shape {array.shape})")
+        raise ValueError(
+            f"{name} must be a 1-D integer array (got {array.dtype} of shape {array.shape})"
+        )
     if size is not None and array.size != size:
         raise ValueError(f"{name} must have the length of src, {size} (got {array.size})")
     if array.size and array.min() < low:
@@ -229,19 +241,26 @@ def _check_packets(
 
 
 def _execute(
-    net: Network, src: np.ndarray, dst: np.ndarray, time: np.ndarray, flits: np.ndarray,
-    window_start: int, window_end: int, end_cycle: int,
+    net: Network,
+    src: np.ndarray,
+    dst: np.ndarray,
+    time: np.ndarray,
+    flits: np.ndarray,
+    window_start: int,
+    window_end: int,
+    end_cycle: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int]:
     """Runs packets grouped by source in creation order; returns
     ``(sent, arrived, delivered, link_flits, cycles, flit_hops)``."""
     nodes = net.kx * net.ky
-    table = route_table(net.topology, net.kx, net.ky, net.noc)
     _, link_dst = link_endpoints(net.topology, net.kx, net.ky, net.noc)
     x, y = node_coords(net.kx, np.arange(4 * nodes) // 4)
     direction = np.arange(4 * nodes) % 4
     wrap = (link_dst >= 0) & (
-        ((direction == 0) & (x == net.kx - 1)) | ((direction == 1) & (x == 0))
-        | ((direction == 2) & (y == net.ky - 1)) | ((direction == 3) & (y == 0))
+        ((direction == 0) & (x == net.kx - 1))
+        | ((direction == 1) & (x == 0))
+        | ((direction == 2) & (y == net.ky - 1))
+        | ((direction == 3) & (y == 0))
     )
     first = np.zeros(nodes + 1, dtype=np.int64)
     np.cumsum(np.bincount(src, minlength=nodes), out=first[1:])
@@ -251,11 +270,30 @@ def _execute(
     delivered = np.zeros(nodes, dtype=np.int64)
     link_flits = np.zeros(4 * nodes, dtype=np.int64)
     cycles, flit_hops = run_cycles(
-        net.topology == "mesh", nodes, net.vcs, net.buffer_depth, net.hop_cycles,
-        net.inject_cycles, net.credit_cycles, net.switch_iterations,
-        table.next_port.reshape(-1), link_dst, wrap,
-        src, dst, time, flits, first, window_start, window_end, end_cycle, measured,
-        sent, arrived, delivered, link_flits,
+        net.topology == "mesh",
+        nodes,
+        net.vcs,
+        net.buffer_depth,
+        net.hop_cycles,
+        net.inject_cycles,
+        net.credit_cycles,
+        net.switch_iterations,
+        next_ports(net.topology, net.kx, net.ky, net.noc).reshape(-1),
+        link_dst,
+        wrap,
+        src,
+        dst,
+        time,
+        flits,
+        first,
+        window_start,
+        window_end,
+        end_cycle,
+        measured,
+        sent,
+        arrived,
+        delivered,
+        link_flits,
     )
     return sent, arrived, delivered, link_flits, int(cycles), int(flit_hops)
 
@@ -342,7 +380,9 @@ def simulate(
     _check_network(net)
     nodes = net.kx * net.ky
     if pattern not in PATTERNS:
-        raise ValueError(f"pattern must be one of {', '.join(map(repr, PATTERNS))} (got {pattern!r})")
+        raise ValueError(
+            f"pattern must be one of {', '.join(map(repr, PATTERNS))} (got {pattern!r})"
+        )
     if pattern == "transpose" and net.kx != net.ky:
         raise ValueError(f"pattern 'transpose' needs a square grid (got kx={net.kx}, ky={net.ky})")
     if unit not in ("flits", "packets"):
@@ -353,7 +393,9 @@ def simulate(
     p = rate / packet_flits if unit == "flits" else float(rate)
     if p > 1:
         most = f"{packet_flits} flits" if unit == "flits" else "1 packet"
-        raise ValueError(f"rate must be at most one packet per cycle per node, {most} (got {rate!r})")
+        raise ValueError(
+            f"rate must be at most one packet per cycle per node, {most} (got {rate!r})"
+        )
     _check_int("warmup", warmup, 0)
     _check_int("measure", measure, 1)
     drain = measure // 4 if drain is None else drain
@@ -367,7 +409,13 @@ def simulate(
     window_start, window_end = warmup, warmup + measure
     end_cycle = window_end + drain
     src, dst, time = bernoulli_packets(
-        np.random.default_rng(seed), pattern, net.kx, net.ky, p, end_cycle, hotspot,
+        np.random.default_rng(seed),
+        pattern,
+        net.kx,
+        net.ky,
+        p,
+        end_cycle,
+        hotspot,
         float(hotspot_fraction),
     )
     flits = np.full(src.size, packet_flits, dtype=np.int64)

@@ -41,11 +41,30 @@ def _push(state, b, value, arrives, slots, depth):  # pragma: no cover - compile
 
 @numba.njit(cache=True, nogil=True)
 def run_cycles(
-    mesh, nodes, vcs, depth, hop_cycles, inject_cycles, credit_cycles, switch_iterations,
-    next_port, link_dst, link_wrap,
-    pkt_src, pkt_dst, pkt_time, pkt_flits, first,
-    window_start, window_end, end_cycle, measured,
-    sent, arrived, delivered, link_flits,
+    mesh,
+    nodes,
+    vcs,
+    depth,
+    hop_cycles,
+    inject_cycles,
+    credit_cycles,
+    switch_iterations,
+    next_port,
+    link_dst,
+    link_wrap,
+    pkt_src,
+    pkt_dst,
+    pkt_time,
+    pkt_flits,
+    first,
+    window_start,
+    window_end,
+    end_cycle,
+    measured,
+    sent,
+    arrived,
+    delivered,
+    link_flits,
 ):  # pragma: no cover - compiled
     """Simulates packets cycle by cycle until the measured ones have arrived, or ``end_cycle``.
 
@@ -192,9 +211,10 @@ def run_cycles(
                             header = slots[b * depth + state[b, _HEAD], 0]
                             o = next_port[r * nodes + pkt_dst[header >> 16]]
                             state[b, _PORT] = o
+                            same_dimension = i < 4 and (i >> 1) == (o >> 1)
                             if mesh or o == 4:
                                 state[b, _CLASS] = all_vcs
-                            elif (i < 4 and (i >> 1) == (o >> 1) and v >= width) or link_wrap[4 * r + o]:
+                            elif (same_dimension and v >= width) or link_wrap[4 * r + o]:
                                 state[b, _CLASS] = low_class << width
                             else:
                                 state[b, _CLASS] = low_class

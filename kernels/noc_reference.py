@@ -66,7 +66,9 @@ def route_table_reference(
 ) -> tuple[list[list[list[int]]], np.ndarray]:
     """Every pair's route (``routes[s][d]``) and hop count (``(N, N)`` int64)."""
     nodes = kx * ky
-    routes = [[route_reference(topology, kx, ky, s, d, noc) for d in range(nodes)] for s in range(nodes)]
+    routes = [
+        [route_reference(topology, kx, ky, s, d, noc) for d in range(nodes)] for s in range(nodes)
+    ]
     hops = np.array([[len(r) for r in row] for row in routes], dtype=np.int64)
     return routes, hops
 
@@ -106,9 +108,7 @@ def zero_load_latency_reference(hops: int, flits: int, hop_cycles: int, inject_c
     return header + (flits - 1)
 
 
-def channel_loads(
-    topology: str, kx: int, ky: int, traffic: np.ndarray, noc: int = 0
-) -> np.ndarray:
+def channel_loads(topology: str, kx: int, ky: int, traffic: np.ndarray, noc: int = 0) -> np.ndarray:
     """Each link id's load, ``(4N,)``, when node ``s`` sends ``traffic[s, d]`` to ``d``."""
     loads = np.zeros(4 * kx * ky)
     for s in range(kx * ky):

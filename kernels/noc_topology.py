@@ -47,6 +47,7 @@ __all__ = [
     "Topology",
     "hop_count",
     "link_endpoints",
+    "next_ports",
     "node_coords",
     "route",
     "route_table",
@@ -108,19 +109,36 @@ class Chip(NamedTuple):
 # tt-isa-documentation WormholeB0/NoC (flits, latencies), tt-metal wormhole_b0_80_arch.yaml
 # (10 x 12 grid; Tensix at x 1-4, 6-9 and y 1-5, 7-11: 8 x 10).
 WORMHOLE_B0 = Chip(
-    "wormhole_b0", 10, 12, 32, 256, 9, 5, (1, 2, 3, 4, 6, 7, 8, 9), (1, 2, 3, 4, 5, 7, 8, 9, 10, 11)
+    name="wormhole_b0",
+    kx=10,
+    ky=12,
+    flit_bytes=32,
+    max_data_flits=256,
+    hop_cycles=9,
+    inject_cycles=5,
+    tensix_x=(1, 2, 3, 4, 6, 7, 8, 9),
+    tensix_y=(1, 2, 3, 4, 5, 7, 8, 9, 10, 11),
 )
 # tt-isa-documentation BlackholeA0/NoC, tt-metal blackhole_140_arch.yaml (17 x 12 grid;
 # Tensix at x 1-7, 10-16 and y 2-11: 14 x 10).
 BLACKHOLE = Chip(
-    "blackhole", 17, 12, 64, 256, 9, 5, (1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 15, 16),
-    tuple(range(2, 12)),
+    name="blackhole",
+    kx=17,
+    ky=12,
+    flit_bytes=64,
+    max_data_flits=256,
+    hop_cycles=9,
+    inject_cycles=5,
+    tensix_x=(1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 15, 16),
+    tensix_y=tuple(range(2, 12)),
 )
 
 
 def _topology_code(topology: object) -> int:
     if topology not in TOPOLOGIES:
-        raise ValueError(f"topology must be one of {', '.join(map(repr, TOPOLOGIES))} (got {topology!r})")
+        raise ValueError(
+            f"topology must be one of {', '.join(map(repr, TOPOLOGIES))} (got {topology!r})"
+        )
     return TOPOLOGIES.index(topology)
 
 
@@ -140,7 +158,9 @@ def _check_nodes(name: str, nodes: object, count: int) -> np.ndarray:
     if array.dtype.kind not in "iu":
         raise ValueError(f"{name} must hold integer node ids (got dtype {array.dtype})")
     if array.size and (array.min() < 0 or array.max() >= count):
-        raise ValueError(f"{name} must hold node ids in [0, {count}) (got {array.min()}..{array.max()})")
+        raise ValueError(
+            f"{name} must hold node ids in [0, {count}) (got {array.min()}..{array.max()})"
+        )
     return array.astype(np.int64)
 
 
@@ -260,6 +280,21 @@ def link_endpoints(
     return source.astype(np.int32), target.astype(np.int32)
 
 
+def next_ports(topology: Topology, kx: int, ky: int, noc: int = 0) -> np.ndarray:
+    """The first hop of every pair's route: ``(N, N)`` int8, a direction 0-3 or ``EJECT``.
+
+    What a router needs to route (the simulator's table); ``N * N`` bytes where
+    ``route_table`` takes ``N * N * max_hops`` int32s.
+
+    Args:
+        topology, kx, ky, noc: as ``route_table``.
+    """
+    code = _checked(topology, kx, ky, noc)
+    table = np.empty((kx * ky, kx * ky), dtype=np.int8)
+    _next_ports(code, noc, kx, ky, table)
+    return table
+
+
 def route_table(topology: Topology, kx: int, ky: int, noc: int = 0) -> RouteTable:
     """Every source-destination pair's dimension-order route (see the module docstring).
 
@@ -271,12 +306,10 @@ def route_table(topology: Topology, kx: int, ky: int, noc: int = 0) -> RouteTabl
     Returns:
         A ``RouteTable`` of ``links``, ``hops`` and ``next_port``.
     """
-    code = _checked(topology, kx, ky, noc)
     nodes = kx * ky
-    next_port = np.empty((nodes, nodes), dtype=np.int8)
-    _next_ports(code, noc, kx, ky, next_port)
+    next_port = next_ports(topology, kx, ky, noc)
     _, target = link_endpoints(topology, kx, ky, noc)
-    if code == _TORUS:
+    if topology == "torus":
         longest = kx // 2 + ky // 2
     else:
         longest = (kx - 1) + (ky - 1)
@@ -286,9 +319,7 @@ def route_table(topology: Topology, kx: int, ky: int, noc: int = 0) -> RouteTabl
     return RouteTable(links, hops, next_port)
 
 
-def route(
-    topology: Topology, kx: int, ky: int, src: int, dst: int, noc: int = 0
-) -> np.ndarray:
+def route(topology: Topology, kx: int, ky: int, src: int, dst: int, noc: int = 0) -> np.ndarray:
     """The link ids from node ``src`` to node ``dst``, in order (empty when equal).
 
     Args:
@@ -301,7 +332,11 @@ def route(
     code = _checked(topology, kx, ky, noc)
     nodes = kx * ky
     for name, value in (("src", src), ("dst", dst)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < nodes:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, np.integer))
+            or not 0 <= value < nodes
+        ):
             raise ValueError(f"{name} must be a node id in [0, {nodes}) (got {value!r})")
     _, target = link_endpoints(topology, kx, ky, noc)
     links = np.empty(kx + ky, dtype=np.int32)

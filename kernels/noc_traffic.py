@@ -49,7 +49,8 @@ def permutation(pattern: str, kx: int, ky: int) -> np.ndarray:
     if pattern == "tornado":
         return ((y + math.ceil(ky / 2) - 1) % ky) * kx + (x + math.ceil(kx / 2) - 1) % kx
     raise ValueError(
-        f"pattern must be 'transpose', 'bit_complement' or 'tornado' for a permutation (got {pattern!r})"
+        "pattern must be 'transpose', 'bit_complement' or 'tornado' for a permutation "
+        f"(got {pattern!r})"
     )
 
 
