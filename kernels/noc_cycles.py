@@ -72,7 +72,7 @@ def run_cycles(
         mesh: whether every packet may use every VC (else two dateline classes).
         nodes, vcs, depth: routers, VCs per input port, flits per VC.
         hop_cycles, inject_cycles, credit_cycles, switch_iterations: as ``Network``.
-        next_port: ``(nodes * nodes,)`` int8, ``RouteTable.next_port`` flattened.
+        next_port: ``(nodes * nodes,)`` int8, ``next_ports(...)`` flattened.
         link_dst: ``(4 * nodes,)`` each link's target node, -1 if absent.
         link_wrap: ``(4 * nodes,)`` bool, the torus wrap-around links.
         pkt_src, pkt_dst, pkt_time, pkt_flits: per packet, grouped by source in creation
