@@ -19,6 +19,7 @@ import attrs
 import click
 import structlog
 
+from neural_actors.mesh_command import mesh
 from neural_actors.runtime import Deadlock, Runtime, format_reason, run as run_main
 from neural_actors.supervisors import (
     ChildSpec,
@@ -339,3 +340,6 @@ def demo(requests: int, workers: int, seed: int, chaos_interval: float, intensit
     if status == 0 and not all(r.served == r.requests and r.accuracy == 1.0 for r in reports):
         status = 1
     sys.exit(status)
+
+
+main.add_command(mesh)
