@@ -42,7 +42,7 @@ from .errors import Unreachable
 from .pid import Pid
 from .process import Info
 
-__all__ = ["LinkStatistics", "Mesh", "MeshStatistics", "MeshTransport", "PRESETS", "payload_bytes"]
+__all__ = ["PRESETS", "LinkStatistics", "Mesh", "MeshStatistics", "MeshTransport", "payload_bytes"]
 
 Topology = Literal["mesh", "torus", "noc"]
 Direction = Literal["+x", "-x", "+y", "-y"]
@@ -456,7 +456,7 @@ class MeshTransport:
     def _choose_route(self, chip: int, a: tuple[int, int], b: tuple[int, int], target: Pid) -> tuple[int, list[tuple[int, int, Direction]]]:
         mesh = self.mesh
         options = [0, 1] if mesh.topology == "noc" else [0]
-        routes = sorted(((len(r := mesh.route(a, b, noc)), noc, r) for noc in options))
+        routes = sorted((len(r := mesh.route(a, b, noc)), noc, r) for noc in options)
         for _, noc, links in routes:
             if not any((chip, *link, noc) in self._failed_links for link in links):
                 return noc, links

@@ -13,11 +13,11 @@ Both classes are messages, so a spec, flags included, can be sent to a running s
 from __future__ import annotations
 
 import builtins
-
 from collections.abc import Hashable, Sequence
 from typing import Any, Literal, final
 
 import attrs
+
 from neural_actors.runtime import Actor, FrozenDict, MailboxPolicy, check_immutable, freeze, message
 
 from .backoff import Backoff

@@ -22,6 +22,7 @@ from typing import Any
 
 import attrs
 import yaml
+
 from neural_actors.runtime import FrozenDict, MailboxPolicy, Pid, Runtime
 
 from .backoff import Backoff
@@ -32,7 +33,15 @@ from .dynamic import DynamicSupervisor
 from .errors import ConfigError, InvalidChildSpec
 from .supervisor import Supervisor
 from .units import format_duration
-from .yaml_source import CoreResolver, Located, PathKey, Problem, format_path, read_yaml, read_yaml_text
+from .yaml_source import (
+    CoreResolver,
+    Located,
+    PathKey,
+    Problem,
+    format_path,
+    read_yaml,
+    read_yaml_text,
+)
 
 __all__ = [
     "SECTIONS",

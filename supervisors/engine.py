@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import attrs
+
 from neural_actors.runtime import (
     Actor,
     Caller,
