@@ -442,7 +442,9 @@ class Process:
             self.exit(self.pending_exit)
         elif self.is_async:
             self.state = RUNNING
-            self.task = task = self.node.loop.create_task(self._run_async())
+            # Named after the pid (asyncio formats a name anyway), so a deadlock report or a
+            # task dump says which process each burst belongs to.
+            self.task = task = self.node.loop.create_task(self._run_async(), name=repr(self.pid))
             task.add_done_callback(self._burst_done)
         else:
             self._run_sync()
@@ -531,14 +533,9 @@ class Process:
                 item.reply(stop.reply)
             reason = stop.reason
         except asyncio.CancelledError as exc:
-            if self.pending_exit is not NO_EXIT:
-                # Cancelled by an exit signal: die of it, without terminate.
-                in_init = True
-                reason = self.pending_exit
-            elif self.task is not None and self.task.cancelling():
-                # Cancelled from outside the runtime (the loop closing): a kill.
-                in_init = True
-                reason = KILLED
+            reason = self._cancelled_by()
+            if reason is not NO_EXIT:
+                in_init = True  # die of the signal or the kill, without terminate
             else:
                 self._crashed(exc)  # the handler raised it itself: a crash like any other
                 reason = exc
@@ -665,12 +662,29 @@ class Process:
             result = actor.terminate(reason)
             if inspect.iscoroutine(result):
                 await result
-        except asyncio.CancelledError:
-            return self.pending_exit if self.pending_exit is not NO_EXIT else KILLED
+        except asyncio.CancelledError as exc:
+            cancelled_by = self._cancelled_by()
+            if cancelled_by is not NO_EXIT:
+                return cancelled_by
+            self._crashed(exc)  # terminate raised it itself: a crash in terminate, as any other
+            return exc
         except BaseException as exc:  # noqa: BLE001
             self._crashed(exc)
             return exc
         return reason
+
+    def _cancelled_by(self) -> Any:
+        """Why the burst's task got ``CancelledError``, or ``NO_EXIT`` if a callback raised it itself.
+
+        An exit signal cancels the task after noting its reason; a cancellation from outside the
+        runtime (the loop closing) is a kill. A callback may also raise ``CancelledError`` with
+        nobody cancelling: then it is a crash like any other, and its exception the reason.
+        """
+        if self.pending_exit is not NO_EXIT:
+            return self.pending_exit
+        if self.task is not None and self.task.cancelling():
+            return KILLED
+        return NO_EXIT
 
     # Signals --------------------------------------------------------------------------------
 
