@@ -274,9 +274,7 @@ class Node:
         try:
             process.activate()
         except BaseException as exc:  # noqa: BLE001 - never strand the rest of the batch
-            self.reports.internal_error(process.pid, exc)
-            if process.state != DEAD:
-                process.exit(InternalError(f"internal error while running {process.pid!r}: {exc!r}"))
+            process.internal_error(exc)
 
     def went_idle(self) -> None:
         """One process stopped being runnable; wake ``wait_idle`` when none is left."""
@@ -561,11 +559,22 @@ class Process:
 
         A task cancelled before its first step never runs its body, so its ``except`` clauses
         never see the exit signal that cancelled it: without this the process would stay
-        ``running`` for ever (a zombie holding its name).
+        ``running`` for ever (a zombie holding its name). A burst that failed (the runtime's own
+        error, the body catches every callback's) is reported as the sync path reports it, not
+        left to asyncio as an exception nobody retrieved.
         """
-        if self.state != DEAD and self.task is task:
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            self.internal_error(error)
+        elif self.state != DEAD and self.task is task:
             self.task = None
             self.exit(self.pending_exit if self.pending_exit is not NO_EXIT else KILLED)
+
+    def internal_error(self, exc: BaseException) -> None:
+        """The runtime failed while running this process: report it loudly, and end the process."""
+        self.node.reports.internal_error(self.pid, exc)
+        if self.state != DEAD:
+            self.exit(InternalError(f"internal error while running {self.pid!r}: {safe_repr(exc)}"))
 
     def _take(self) -> Any:
         """Pop the next item with its accounting (the async loop; the sync one inlines this)."""
