@@ -201,7 +201,8 @@ def apply(rt: Runtime, op: tuple, observers: list, members: list, calls: list) -
             case "crash":
                 rt.cast(members[args[0]], ("crash", args[1]))
             case "crash_call":
-                calls.append(asyncio.ensure_future(rt.call(members[args[0]], ("crash", args[1]), timeout=1.0)))
+                crash = rt.call(members[args[0]], ("crash", args[1]), timeout=1.0)
+                calls.append(asyncio.ensure_future(crash))
             case "stop":
                 rt.cast(members[args[0]], ("stop", args[1]))
             case "kill":
@@ -280,7 +281,8 @@ def check(run: dict[str, Any]) -> None:
     assert len(downs) == len(set(downs)), "a Down was delivered twice"
     for outcome in (entry[2] for entry in log if entry[0] == "called"):
         assert outcome == "pong" or isinstance(outcome, ALLOWED_CALL_ERRORS), repr(outcome)
-    linked_exits = Counter((who, msg.pid) for who, msg in heard if type(msg) is Exit and msg.reason != "noproc")
+    exits = [(who, msg) for who, msg in heard if type(msg) is Exit]
+    linked_exits = Counter((who, msg.pid) for who, msg in exits if msg.reason != "noproc")
     assert all(count == 1 for count in linked_exits.values()), "a link's exit was heard twice"
 
     registrar = run["observers"][0]
@@ -307,15 +309,20 @@ def check_observer(observer: Any, log: list, heard: list, reasons: dict) -> None
     for target, alive in links:
         if not alive:
             expected_exits[target, "noproc"] += 1
-    exits = Counter((msg.pid, format_reason(msg.reason)) for who, msg in heard if who == observer and type(msg) is Exit)
-    assert expected_exits == exits
+    exits = [msg for who, msg in heard if who == observer and type(msg) is Exit]
+    assert expected_exits == Counter((msg.pid, format_reason(msg.reason)) for msg in exits)
 
 
 # Properties ------------------------------------------------------------------------------------
 
 #: A named hazard: an async member's burst task is created, and a kill in the next batch cancels
 #: it before its first step.
-KILLED_BEFORE_FIRST_STEP = (0, 1, ((True, False, 0), (False, False, 0)), (((("stray", 0, True),), 0.0), ((("kill", 0),), 0.0)))
+KILLED_BEFORE_FIRST_STEP = (
+    0,
+    1,
+    ((True, False, 0), (False, False, 0)),
+    (((("stray", 0, True),), 0.0), ((("kill", 0),), 0.0)),
+)
 
 #: The same burst cancelled by a crash of a linked sync member later in the same batch (the
 #: scheduler seed 1 puts the async member first).
@@ -352,7 +359,10 @@ def test_random_actor_systems_replay_the_same_trace_under_another_hash_seed(scri
 
     Unprintable values stay out of these scripts: the trace renders with ``repr``.
     """
-    code = "import ast, sys; from tests.runtime.test_properties import replay; print(replay(ast.literal_eval(sys.argv[1])))"
+    code = (
+        "import ast, sys; from tests.runtime.test_properties import replay; "
+        "print(replay(ast.literal_eval(sys.argv[1])))"
+    )
     children = [
         subprocess.Popen(
             [sys.executable, "-c", code, repr(script)],

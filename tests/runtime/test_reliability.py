@@ -72,9 +72,8 @@ class UnprintableError(Exception):
 class Watcher(Actor):
     """Monitors the pid or name it is told of; records every info message (``Down``, ``Exit``)."""
 
-    def init(self, trap: bool = False) -> None:
+    def init(self) -> None:
         self.seen: list[Any] = []
-        self.trap_exit = trap
 
     def handle_cast(self, msg: Any) -> None:
         match msg:
@@ -109,9 +108,10 @@ def run_virtual(main: Callable[[], Coroutine[Any, Any, Any]], deadlock_after: fl
         return runner.run(main())
 
 
-def watcher_saw_down(seen: tuple, pid: Any, reason: Any) -> bool:
-    """True if a ``Watcher``'s record is its monitor ref followed by exactly that ``Down``."""
-    return len(seen) == 2 and seen[0][0] == "ref" and seen[1] == Down(seen[0][1], pid, reason)
+def monitored_then_down(seen: tuple, pid: Any, reason: Any) -> tuple:
+    """What a ``Watcher`` that monitored ``pid`` once records when ``pid`` exits with ``reason``."""
+    ref = seen[0][1] if seen and seen[0][0] == "ref" else None
+    return (("ref", ref), Down(ref, pid, reason))
 
 
 # A burst task cancelled before its first step ---------------------------------------------------
@@ -147,7 +147,8 @@ async def test_async_actor_whose_burst_is_cancelled_before_its_first_step_by_a_l
         assert isinstance(reason, ValueError)
         assert "c failed" == str(reason)
         assert rt.whereis("a") is None
-        assert watcher_saw_down(await rt.call(watcher, Get()), a, reason)
+        seen = await rt.call(watcher, Get())
+        assert monitored_then_down(seen, a, reason) == seen
         assert [watcher] == rt.processes()
         assert "noproc" == await rt.stop(a)
         assert 0 == rt.statistics().runnable
@@ -242,8 +243,10 @@ async def escape_scenario(victim_class: type[Victim], site: str, raises: type[Ba
             rt.cast(watcher, ("monitor", "victim"))
             if site == "handle_info":
                 rt.send(victim, Boom())
+            elif site == "handle_call":
+                rt.cast(victim, "busy")  # scheduled: the call below is queued, not run inline
             else:
-                rt.cast(victim, Boom() if site != "handle_call" else "busy")
+                rt.cast(victim, Boom())
         rt.cast(after_async, "hello")
         rt.cast(after, "hello")
         if site == "handle_call":
@@ -261,7 +264,8 @@ async def escape_scenario(victim_class: type[Victim], site: str, raises: type[Ba
         if site == "handle_call":
             assert reason is trigger.value.reason
         assert rt.whereis("victim") is None
-        assert watcher_saw_down(await rt.call(watcher, Get()), victim, reason)
+        seen = await rt.call(watcher, Get())
+        assert monitored_then_down(seen, victim, reason) == seen
         assert ("hello",) == await rt.call(after_async, Get())
         assert ("hello",) == await rt.call(after, Get())
         assert [watcher, after_async, after] == rt.processes()
@@ -331,12 +335,13 @@ class AsyncFragile(Actor):
 
 
 #: What still fails with ``trace=True``: the trace renders with ``repr`` and ``str``, which raise.
-NEEDS_SAFE_TRACE = "the trace renders values with repr() and str(), which raise here; needs its safe rendering"
+NEEDS_SAFE_TRACE = "the trace renders with repr() and str(), which raise here; needs its safe rendering"
+TRACE_RAISES = pytest.mark.xfail(strict=True, raises=AssertionError, reason=NEEDS_SAFE_TRACE)
 
 
 @pytest.mark.parametrize(
     "trace",
-    [False, pytest.param(True, marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=NEEDS_SAFE_TRACE))],
+    [False, pytest.param(True, marks=TRACE_RAISES)],
     ids=["untraced", "traced"],
 )
 @pytest.mark.parametrize("actor", [Fragile, AsyncFragile], ids=["sync", "async"])
@@ -355,7 +360,8 @@ async def test_a_crash_whose_exception_cannot_be_printed_still_ends_the_process(
             await rt.call(pid, Question())
 
         assert f"{pid!r} exited: <UnprintableError>" == str(info.value)
-        assert watcher_saw_down(await rt.call(watcher, Get()), pid, info.value.reason)
+        seen = await rt.call(watcher, Get())
+        assert monitored_then_down(seen, pid, info.value.reason) == seen
         assert rt.whereis("fragile") is None
         assert 1 == rt.statistics().crashed
         assert [] == [e for e in log_events if e["event"] == "internal_error"]
@@ -365,31 +371,36 @@ async def test_a_crash_whose_exception_cannot_be_printed_still_ends_the_process(
 
 
 class BrokenPipeLogger:
-    """A structlog sink whose every write fails, as a closed pipe does."""
+    """A structlog sink whose every write fails, as a closed pipe does; notes what it was given."""
 
-    def msg(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, attempts: list[str]) -> None:
+        self.attempts = attempts
+
+    def msg(self, message: str) -> None:
+        self.attempts.append(message)
         raise BrokenPipeError(32, "Broken pipe")
 
     log = debug = info = warn = warning = err = error = critical = exception = fatal = failure = msg
 
 
 @pytest.fixture
-def broken_log_sink() -> Iterator[None]:
-    """structlog configured to write into a broken pipe; the configuration is restored after."""
+def broken_log_sink() -> Iterator[list[str]]:
+    """structlog writing into a broken pipe, for the test; yields the lines it tried to write."""
     saved = structlog.get_config()
+    attempts: list[str] = []
     structlog.configure(
-        processors=[structlog.processors.KeyValueRenderer()],
-        logger_factory=lambda *args: BrokenPipeLogger(),
+        processors=[structlog.processors.KeyValueRenderer(key_order=["event"])],
+        logger_factory=lambda *args: BrokenPipeLogger(attempts),
         cache_logger_on_first_use=False,
     )
     try:
-        yield
+        yield attempts
     finally:
         structlog.configure(**saved)
 
 
 @pytest.mark.asyncio
-async def test_a_log_sink_that_fails_on_every_write_changes_nothing(broken_log_sink: None) -> None:
+async def test_a_log_sink_that_fails_on_every_write_changes_nothing(broken_log_sink: list[str]) -> None:
     """Crashes, drops and stray messages are reported into a broken pipe; every actor still ends cleanly."""
     async with Runtime(clock="virtual", log_level="debug") as rt:
         crasher = rt.spawn(Recorder)
@@ -419,9 +430,12 @@ async def test_a_log_sink_that_fails_on_every_write_changes_nothing(broken_log_s
         assert (2,) == await rt.call(evicter, Get())
         assert 1 == rt.process_info(dropper).mailbox.dropped
         assert 1 == rt.process_info(evicter).mailbox.dropped
-        assert watcher_saw_down(await rt.call(watcher, Get()), crasher, sync_crash.value.reason)
+        seen = await rt.call(watcher, Get())
+        assert monitored_then_down(seen, crasher, sync_crash.value.reason) == seen
         assert [dropper, evicter, bare, watcher] == rt.processes()
     assert [] == rt.processes()
+    tried = {line.split()[0] for line in broken_log_sink}
+    assert {"event='crash_report'", "event='mailbox_overflow'", "event='unexpected_message'"} <= tried
 
 
 @pytest.mark.asyncio
@@ -456,7 +470,7 @@ async def test_a_traced_cast_of_an_unprintable_message_delivers_it_and_returns()
 
 
 class Sleepy(Actor):
-    """Sleeps ``seconds`` in each cast: its mailbox fills while it sleeps."""
+    """Sleeps as many seconds as each cast says: its mailbox fills meanwhile."""
 
     async def handle_cast(self, msg: Any) -> None:
         await asyncio.sleep(msg)
@@ -481,7 +495,6 @@ async def test_a_call_into_a_full_backpressure_mailbox_times_out_after_its_whole
         assert 0.5 == rt.now() - start
         assert f"no reply from {pid!r} to str within 0.5 s" == str(info.value)
         assert 1 == rt.process_info(pid).mailbox.depth
-        rt.exit(pid, "kill")
 
 
 class Relay(Actor):
@@ -519,7 +532,8 @@ def test_two_actors_waiting_for_room_in_each_others_full_mailbox_raise_deadlock(
         run_virtual(main, deadlock_after=0.1)
 
     bursts = [line for line in info.value.waits if "Process._run_async" in line]
-    assert [f"task '{pid!r}' (Process._run_async)" for pid in pids] == [line.split(" waits")[0] for line in bursts]
+    named = [line.split(" waits")[0] for line in bursts]
+    assert [f"task '{pid!r}' (Process._run_async)" for pid in pids] == named
 
 
 # Linked to the dead at spawn -------------------------------------------------------------------
@@ -529,22 +543,21 @@ def test_two_actors_waiting_for_room_in_each_others_full_mailbox_raise_deadlock(
 @pytest.mark.asyncio
 async def test_spawn_linked_to_a_dead_pid_schedules_the_process_once(actor: type[Actor]) -> None:
     """It exits with ``noproc`` at its first turn; nothing stays runnable and ``wait_idle`` returns."""
-    async with Runtime(clock="virtual") as rt:
+    async with Runtime(clock="virtual", trace=True) as rt:
         dead = rt.spawn(Recorder)
         await rt.stop(dead)
 
         pid = rt.spawn(actor, link=dead)
-        exited = asyncio.ensure_future(rt.wait_exit(pid))
         async with asyncio.timeout(1):
             await rt.wait_idle()
 
-        assert "noproc" == await exited
         assert 0 == rt.statistics().runnable
         assert [] == rt.processes()
+        events = [event.split(" ", 1)[1] for event in rt.trace_events() if f" {pid!r}" in event]
+        assert [f"spawn {pid!r} '{actor.__name__}'", f"exit {pid!r} 'noproc'"] == events
 
 
 # Bad arguments are refused before anything happens ---------------------------------------------
-
 
 
 class Clocked(Actor):
@@ -649,7 +662,8 @@ async def test_spawn_with_a_bad_shutdown_is_refused_before_the_process_exists(sh
         with pytest.raises(ValueError) as info:
             rt.spawn(Recorder, name="never", shutdown=shutdown)
 
-        assert f"shutdown must be 'brutal_kill', 'infinity' or finite seconds >= 0 (got {shutdown!r})" == str(info.value)
+        expected = f"shutdown must be 'brutal_kill', 'infinity' or finite seconds >= 0 (got {shutdown!r})"
+        assert expected == str(info.value)
         assert [pid] == rt.processes()
         assert 1 == rt.statistics().spawned
         assert rt.whereis("never") is None
@@ -682,6 +696,7 @@ async def populate(rt: Runtime, terminated: list) -> None:
 
 
 def assert_shut_down(rt: Runtime, terminated: list) -> None:
+    """The trapping actor's terminate ran, no process is left, and the runtime says it stopped."""
     assert ["shutdown"] == terminated
     assert [] == rt.processes()
     assert repr(rt).endswith("stopped>")
@@ -813,7 +828,7 @@ class Hub(Holder):
         self.cast(self.collector, ("alive", self.watched))
 
 
-class Caller(Actor):
+class CallReporter(Actor):
     """Calls the target it is cast; tells the collector how the call ended."""
 
     def init(self, index: int, collector: Any) -> None:
@@ -843,7 +858,7 @@ def seeded_trace(seed: int) -> str:
             watchers = [rt.spawn(Holder, collector) for _ in range(3)]
             for watcher in watchers:
                 rt.cast(watcher, ("monitor", tuple(holders)))
-            callers = [rt.spawn(Caller, index, collector) for index in range(12)]
+            callers = [rt.spawn(CallReporter, index, collector) for index in range(12)]
             for index, pid in enumerate(callers):
                 rt.cast(pid, holders[index % 3])
             rt.cast(collector, frozenset(holders + watchers + callers))
@@ -890,7 +905,6 @@ async def test_the_pending_calls_of_a_killed_actor_fail_in_call_order() -> None:
             call = asyncio.ensure_future(rt.call(holder, index, timeout=None))
             call.add_done_callback(lambda _, index=index: failed.append(index))
             calls.append(call)
-            await asyncio.sleep(0)
         await rt.wait_idle()
 
         rt.exit(holder, "kill")
@@ -958,7 +972,7 @@ async def test_a_context_variable_set_by_a_handler_in_a_batch_reaches_neither_ca
 
 @pytest.mark.asyncio
 async def test_process_info_lists_links_in_link_order_and_counts_monitors() -> None:
-    """``links`` is a tuple in the order the links were made; ``monitors`` follows monitors coming and going."""
+    """``links`` is a tuple in link order; ``monitors`` follows monitors coming and going."""
     async with Runtime(clock="virtual") as rt:
         hub = rt.spawn(Watcher)
         a, b, c = (rt.spawn(Recorder) for _ in range(3))
