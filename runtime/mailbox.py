@@ -10,6 +10,7 @@ caller with ``MailboxFull`` at once.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from typing import Any, Literal, final
 
@@ -19,13 +20,16 @@ import structlog
 from .errors import MailboxFull
 from .links import Down
 from .message import message
+from .reports import Logger
 
 __all__ = ["Mailbox", "MailboxPolicy", "MailboxStatistics", "Overflow"]
 
 Overflow = Literal["backpressure", "drop_newest", "drop_oldest", "fail"]
 OVERFLOW_POLICIES: tuple[str, ...] = ("backpressure", "drop_newest", "drop_oldest", "fail")
 
-log = structlog.get_logger("neural_actors.runtime")
+#: Overflow warnings, through a ``Logger`` because a report never raises: a broken log sink
+#: must not turn a counted drop into an error in the middle of a send.
+log = Logger(structlog.get_logger("neural_actors.runtime"), logging.NOTSET)
 
 
 @final

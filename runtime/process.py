@@ -313,9 +313,7 @@ class Node:
         try:
             process.activate()
         except BaseException as exc:  # noqa: BLE001 - never strand the rest of the batch
-            self.reports.internal_error(process.pid, exc)
-            if process.state != DEAD:
-                process.exit(InternalError(f"internal error while running {process.pid!r}: {exc!r}"))
+            process.internal_error(exc)
 
     def went_idle(self) -> None:
         """One process stopped being runnable; wake ``wait_idle`` when none is left."""
@@ -496,7 +494,9 @@ class Process:
             self.exit(self.pending_exit)
         elif self.is_async:
             self.state = RUNNING
-            self.task = task = self.node.loop.create_task(self._run_async())
+            # Named after the pid (asyncio formats a name anyway), so a deadlock report or a
+            # task dump says which process each burst belongs to.
+            self.task = task = self.node.loop.create_task(self._run_async(), name=repr(self.pid))
             task.add_done_callback(self._burst_done)
         else:
             self._run_sync()
@@ -588,14 +588,9 @@ class Process:
                 item.reply(stop.reply)
             reason = stop.reason
         except asyncio.CancelledError as exc:
-            if self.pending_exit is not NO_EXIT:
-                # Cancelled by an exit signal: die of it, without terminate.
-                in_init = True
-                reason = self.pending_exit
-            elif self.task is not None and self.task.cancelling():
-                # Cancelled from outside the runtime (the loop closing): a kill.
-                in_init = True
-                reason = KILLED
+            reason = self._cancelled_by()
+            if reason is not NO_EXIT:
+                in_init = True  # die of the signal or the kill, without terminate
             else:
                 self._crashed(exc)  # the handler raised it itself: a crash like any other
                 reason = exc
@@ -621,11 +616,22 @@ class Process:
 
         A task cancelled before its first step never runs its body, so its ``except`` clauses
         never see the exit signal that cancelled it: without this the process would stay
-        ``running`` for ever (a zombie holding its name).
+        ``running`` for ever (a zombie holding its name). A burst that failed (the runtime's own
+        error, the body catches every callback's) is reported as the sync path reports it, not
+        left to asyncio as an exception nobody retrieved.
         """
-        if self.state != DEAD and self.task is task:
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            self.internal_error(error)
+        elif self.state != DEAD and self.task is task:
             self.task = None
             self.exit(self.pending_exit if self.pending_exit is not NO_EXIT else KILLED)
+
+    def internal_error(self, exc: BaseException) -> None:
+        """The runtime failed while running this process: report it loudly, and end the process."""
+        self.node.reports.internal_error(self.pid, exc)
+        if self.state != DEAD:
+            self.exit(InternalError(f"internal error while running {self.pid!r}: {safe_repr(exc)}"))
 
     def _take(self) -> Any:
         """Pop the next item with its accounting (the async loop; the sync one inlines this)."""
@@ -759,12 +765,29 @@ class Process:
             result = actor.terminate(reason)
             if inspect.iscoroutine(result):
                 await result
-        except asyncio.CancelledError:
-            return self.pending_exit if self.pending_exit is not NO_EXIT else KILLED
+        except asyncio.CancelledError as exc:
+            cancelled_by = self._cancelled_by()
+            if cancelled_by is not NO_EXIT:
+                return cancelled_by
+            self._crashed(exc)  # terminate raised it itself: a crash in terminate, as any other
+            return exc
         except BaseException as exc:  # noqa: BLE001
             self._crashed(exc)
             return exc
         return reason
+
+    def _cancelled_by(self) -> Any:
+        """Why the burst's task got ``CancelledError``, or ``NO_EXIT`` if a callback raised it itself.
+
+        An exit signal cancels the task after noting its reason; a cancellation from outside the
+        runtime (the loop closing) is a kill. A callback may also raise ``CancelledError`` with
+        nobody cancelling: then it is a crash like any other, and its exception the reason.
+        """
+        if self.pending_exit is not NO_EXIT:
+            return self.pending_exit
+        if self.task is not None and self.task.cancelling():
+            return KILLED
+        return NO_EXIT
 
     # Signals --------------------------------------------------------------------------------
 

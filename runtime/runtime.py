@@ -19,6 +19,7 @@ import contextlib
 from collections.abc import Coroutine, Hashable, Iterator, Mapping
 from typing import Any, TypeVar, final
 
+import anyio
 import attrs
 
 from .behaviour import Behaviour, is_async_behaviour
@@ -661,21 +662,21 @@ async def _complete(work: Coroutine[Any, Any, T]) -> T:
     """Run ``work`` to the end even if the caller is cancelled; then re-raise the cancellation.
 
     Shutdown must finish: a cancelled shutdown would leave processes and tasks running and a
-    trapping actor's ``terminate`` unrun. anyio's cancel scopes cancel again at every wait, so
-    the wait is retried until the work is done.
+    trapping actor's ``terminate`` unrun. An anyio cancel scope cancels its tasks again at every
+    turn of the loop until they leave it, which would keep the loop busy for the whole shutdown
+    (and freeze virtual time, so a ``terminate`` that sleeps would never wake): the wait sits in
+    a shielded anyio scope. asyncio's own cancellations (``asyncio.timeout``, ``Task.cancel``)
+    pass through anyio's shield, so the wait is on ``asyncio.shield`` and retried until the
+    work is done.
     """
     task = asyncio.ensure_future(work)
     cancelled = False
-    while True:
-        try:
-            result = await asyncio.shield(task)
-            break
-        except asyncio.CancelledError:
-            if task.done():
-                result = task.result()
-                break
-            cancelled = True
+    with anyio.CancelScope(shield=True):
+        while not task.done():
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                cancelled = True
     if cancelled:
         raise asyncio.CancelledError
-    return result
-
+    return task.result()
