@@ -15,9 +15,9 @@ General layout of this module:
 - **Running.** An actor whose callbacks are all sync runs inline (``_run_sync``): an idle
   actor costs no task and a burst of messages no task switch. An actor with any async
   callback gets a task for each burst (``_run_async``). Both drain at most ``BUDGET`` items
-  per turn, then yield. A turn runs in a copy of the context that scheduled it (asyncio copies
-  it for each loop callback and task; the fast paths that run a turn in a waiter's stack copy it
-  themselves), so context variables a handler sets never leak into its caller.
+  per turn, then yield. Every turn runs in a fresh copy of the context the runtime was started
+  in, wherever it runs (a tick, or a waiter's stack on a fast path), so a context variable a
+  handler sets never leaks into its caller or into the next actor, and no caller's leaks in.
 - **Dispatch.** ``_dispatch`` routes one mailbox item to its callback by exact type; casts,
   the commonest item, are stored unwrapped and checked first in the sync loop.
 - **Signals.** ``receive_exit`` applies Erlang's exit-signal rules; an exit that kills is not
@@ -164,6 +164,7 @@ class Node:
         "_serials",
         "_tick_pending",
         "active",
+        "context",
         "crashed",
         "exit_hooks",
         "exited",
@@ -185,6 +186,7 @@ class Node:
         self.id = node_id
         self.pid = Pid(node_id, 0, 0)  # the runtime itself, as a sender and a parent
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # bound at start
+        self.context = contextvars.Context()
         self.processes: dict[Pid, Process] = {}
         self.registry: Registry[Process] = Registry()
         self.links = LinkTable()
@@ -207,9 +209,10 @@ class Node:
         self.crashed = 0
 
     def bind(self, loop: asyncio.AbstractEventLoop, trace: Trace | None) -> None:
-        """Attach to the running loop."""
+        """Attach to the running loop; every turn runs in a fresh copy of the starter's context."""
         self.loop = loop
         self.trace = trace
+        self.context = contextvars.copy_context()
 
     def make_ref(self) -> Ref:
         """A new reference, unique within this node."""
@@ -269,14 +272,14 @@ class Node:
         self._ready.append(process)
         if not self._tick_pending:
             self._tick_pending = True
-            self.loop.call_soon(self._tick)
+            self.loop.call_soon(self._tick, context=self.context)
 
     def requeue(self, process: Process) -> None:
         """Put a process that used up its budget back on the ready list."""
         self._ready.append(process)
         if not self._tick_pending:
             self._tick_pending = True
-            self.loop.call_soon(self._tick)
+            self.loop.call_soon(self._tick, context=self.context)
 
     def run_now(self, process: Process) -> None:
         """Run an IDLE sync process's turn at once, in the caller's stack (the call fast path)."""
@@ -284,7 +287,7 @@ class Node:
             process.cancel_idle_timer()
         process.state = SCHEDULED
         self.active += 1
-        contextvars.copy_context().run(self._activate, process)
+        self.context.copy().run(self._activate, process)
 
     def run_pending_turn(self, process: Process) -> None:
         """Run a scheduled sync process's turn now, in the waiter's stack.
@@ -295,7 +298,7 @@ class Node:
         stay checkpoints.
         """
         if process.state == SCHEDULED and not process.is_async:
-            contextvars.copy_context().run(self._activate, process)
+            self.context.copy().run(self._activate, process)
 
     def _tick(self) -> None:
         # This is the scheduler's loop: run exactly the batch that is ready now; what becomes
@@ -305,9 +308,12 @@ class Node:
         self._ready = []
         if self._rng is not None and len(batch) > 1:
             self._rng.shuffle(batch)
+        context = self.context
         for process in batch:
             if process.state == SCHEDULED:  # it may have died since
-                self._activate(process)
+                # Each turn in its own copy of the runtime's context: a context variable one
+                # handler sets (a request id bound for logging) never reaches the next one.
+                context.copy().run(self._activate, process)
 
     def _activate(self, process: Process) -> None:
         try:
