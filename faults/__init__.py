@@ -1,0 +1,49 @@
+"""Fault injection and deterministic simulation testing: fault plans, invariants, load, chaos.
+
+Built on ``neural_actors.runtime`` (its transport and process hooks) and
+``neural_actors.supervisors`` (whose restarts the invariants check); see ``docs/faults.md``.
+"""
+
+from .accounting import MessageAccounting as MessageAccounting
+from .errors import FaultPlanError as FaultPlanError
+from .errors import InjectedFault as InjectedFault
+from .errors import InvariantViolated as InvariantViolated
+from .injector import FaultInjector as FaultInjector
+from .injector import FaultStatistics as FaultStatistics
+from .invariants import INVARIANTS as INVARIANTS
+from .invariants import Violation as Violation
+from .invariants import assert_invariants as assert_invariants
+from .invariants import check_accounting as check_accounting
+from .invariants import check_invariants as check_invariants
+from .invariants import check_pending_calls as check_pending_calls
+from .invariants import check_registry as check_registry
+from .invariants import check_restarts as check_restarts
+from .invariants import check_stopped as check_stopped
+from .plan import FAULT_KINDS as FAULT_KINDS
+from .plan import Crash as Crash
+from .plan import CrashAfter as CrashAfter
+from .plan import Delay as Delay
+from .plan import Drop as Drop
+from .plan import Duplicate as Duplicate
+from .plan import FailCore as FailCore
+from .plan import FailInit as FailInit
+from .plan import FailLink as FailLink
+from .plan import Fault as Fault
+from .plan import FaultPlan as FaultPlan
+from .plan import Kill as Kill
+from .plan import Partition as Partition
+from .plan import Reorder as Reorder
+from .plan import SlowCore as SlowCore
+from .schedule import Schedule as Schedule
+from .targets import Link as Link
+from .targets import Messages as Messages
+from .targets import Target as Target
+
+__all__ = [
+    "FAULT_KINDS", "INVARIANTS", "Crash", "CrashAfter", "Delay", "Drop", "Duplicate", "FailCore",
+    "FailInit", "FailLink", "Fault", "FaultInjector", "FaultPlan", "FaultPlanError",
+    "FaultStatistics", "InjectedFault", "InvariantViolated", "Kill", "Link", "MessageAccounting",
+    "Messages", "Partition", "Reorder", "Schedule", "SlowCore", "Target", "Violation",
+    "assert_invariants", "check_accounting", "check_invariants", "check_pending_calls",
+    "check_registry", "check_restarts", "check_stopped",
+]
