@@ -95,7 +95,7 @@ class FaultInjector:
         self.hooks = FaultHooks(rt, rt.hooks, self.ledger, self._process_hit)
         rt.set_transport(self.transport)
         rt.set_hooks(self.hooks)
-        rt.record_event("fault_plan", self.seed, len(plan.faults))
+        rt.record_event("fault.plan", self.seed, len(plan.faults))
         for index in self._schedules:
             self._schedule_next(index)
 
@@ -119,7 +119,7 @@ class FaultInjector:
         self._conditions.clear()
         self.transport.close_all()
         self.hooks.disarm()
-        self.rt.record_event("fault_heal")
+        self.rt.record_event("fault.heal")
 
     def uninstall(self) -> None:
         """Heal, then give the runtime back its transport and hooks. Uninstall once the runtime
@@ -177,7 +177,7 @@ class FaultInjector:
         return self.rng.sample(candidates, min(target.pick, len(candidates)))
 
     def _record(self, kind: str, index: int, *fields: Any) -> None:
-        self.rt.record_event("fault", kind, index, *fields)
+        self.rt.record_event(f"fault.{kind}", index, *fields)
 
     def _name(self, pid: Pid) -> Any:
         process = self.rt.delivery.resolve(pid)
@@ -344,7 +344,6 @@ def _cores_named(fault: Any) -> list[int]:
     sides = getattr(fault, "sides", None)
     if sides:
         cores.extend(core for side in sides for core in side)
-    messages = getattr(fault, "messages", None)
-    if messages is not None and messages.cores is not None:
-        cores.extend(messages.cores)
+    if fault.category == "message" and fault.messages.cores is not None:
+        cores.extend(fault.messages.cores)
     return [core for core in cores if core is not None]
