@@ -277,8 +277,7 @@ class FaultTransport:
         when = self._arrivals.now() + delay
         if queue is None:
             queue = self._gates[pair] = deque()
-        elif queue[-1][0] > when:
-            when = queue[-1][0]
+        # Released from the front only: one due behind one that is not waits for it.
         queue.append((when, pair[1], arrive, counted))
         self._arrivals.at(when, self._release_gate, pair)
 

@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 from neural_actors.faults import Delay, Drop, Duplicate, FaultPlan, Link, Messages, Reorder, Schedule
-from neural_actors.runtime import Actor, CallTimeout, Runtime, Unreachable
+from neural_actors.runtime import Actor, CallTimeout, MailboxPolicy, Runtime, Unreachable
 
 from .helpers import Echo, Ping, Pong
 
@@ -288,3 +288,20 @@ async def test_a_send_the_mesh_refuses_is_not_counted_as_sent() -> None:
         counts = injector.accounting()
 
     assert (0, 1) == (counts.sent, counts.refused)
+
+
+@pytest.mark.parametrize("overflow", ["drop_newest", "drop_oldest", "fail"])
+@pytest.mark.asyncio
+async def test_a_full_mailbox_s_drops_are_counted_as_the_mailbox_s(actor_runtime: Runtime, inject_faults, overflow: str) -> None:
+    """Five casts into a one-message mailbox: one delivered, four dropped by the mailbox, whatever
+    its policy (``drop_oldest`` keeps the newest, the others the first)."""
+    rt = actor_runtime
+    await rt.start(Echo, name="a", mailbox=MailboxPolicy(1, overflow))
+    injector = inject_faults(FaultPlan())
+    for n in range(5):
+        rt.cast("a", n)
+    await rt.wait_idle()
+    counts = injector.accounting()
+
+    assert (5, 1, 4) == (counts.sent, counts.delivered, counts.dropped_by_mailbox)
+    assert ((4,) if overflow == "drop_oldest" else (0,)) == await seen(rt, "a")
