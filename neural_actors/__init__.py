@@ -16,6 +16,8 @@ The supervisors (``Supervisor``, ``DynamicSupervisor``, ``ChildSpec``, the manag
 functions) are here too.
 """
 
+from importlib.metadata import version as _version
+
 from neural_actors.runtime import Actor as Actor
 from neural_actors.runtime import ActorExited as ActorExited
 from neural_actors.runtime import BlockingRuntime as BlockingRuntime
@@ -44,12 +46,14 @@ from neural_actors.runtime import freeze as freeze
 from neural_actors.runtime import is_normal as is_normal
 from neural_actors.runtime import is_shutdown as is_shutdown
 from neural_actors.runtime import message as message
+from neural_actors.runtime import register_immutable as register_immutable
 from neural_actors.runtime import run as run
 from neural_actors.runtime import Dispatched as Dispatched
 from neural_actors.runtime import Ignore as Ignore
 from neural_actors.runtime import InternalError as InternalError
 from neural_actors.runtime import MailboxStatistics as MailboxStatistics
 from neural_actors.runtime import ProcessInfo as ProcessInfo
+from neural_actors.runtime import ProcessStatus as ProcessStatus
 from neural_actors.runtime import RuntimeStatistics as RuntimeStatistics
 from neural_actors.runtime import Shutdown as Shutdown
 from neural_actors.runtime import StartIgnored as StartIgnored
@@ -62,6 +66,9 @@ from neural_actors.runtime import PlacementError as PlacementError
 from neural_actors.runtime import Unreachable as Unreachable
 from neural_actors.runtime import plan_comm_aware as plan_comm_aware
 from neural_actors.runtime import traffic_cost as traffic_cost
+from neural_actors.supervisors import ChildHealth as ChildHealth
+from neural_actors.supervisors import TreeHealth as TreeHealth
+from neural_actors.supervisors import tree_health as tree_health
 from neural_actors.supervisors import RESTARTING as RESTARTING
 from neural_actors.supervisors import Backoff as Backoff
 from neural_actors.supervisors import ChildRestarting as ChildRestarting
@@ -81,6 +88,24 @@ from neural_actors.supervisors import start_dynamic_child as start_dynamic_child
 from neural_actors.supervisors import terminate_child as terminate_child
 from neural_actors.supervisors import which_child as which_child
 from neural_actors.supervisors import which_children as which_children
+from neural_actors.supervisors import Config as Config
+from neural_actors.supervisors import ConfigError as ConfigError
+from neural_actors.supervisors import Outcome as Outcome
+from neural_actors.supervisors import RuntimeSection as RuntimeSection
+from neural_actors.supervisors import SectionRegistry as SectionRegistry
+from neural_actors.supervisors import check_config as check_config
+from neural_actors.supervisors import config_json_schema as config_json_schema
+from neural_actors.supervisors import dump_config as dump_config
+from neural_actors.supervisors import dump_tree as dump_tree
+from neural_actors.supervisors import load_config as load_config
+from neural_actors.supervisors import load_tree as load_tree
+from neural_actors.supervisors import loads_config as loads_config
+from neural_actors.supervisors import register_section as register_section
+from neural_actors.supervisors import run_job as run_job
+from neural_actors.supervisors import start_tree as start_tree
+from neural_actors.supervisors import walk_tree as walk_tree
+
+__version__ = _version("neural-actors")
 
 __all__ = [
     "RESTARTING",
@@ -91,8 +116,11 @@ __all__ = [
     "CallTimeout",
     "Caller",
     "CallingSelf",
+    "ChildHealth",
     "ChildRestarting",
     "ChildSpec",
+    "Config",
+    "ConfigError",
     "Continue",
     "Deadlock",
     "Dispatched",
@@ -112,14 +140,18 @@ __all__ = [
     "NameTaken",
     "NoProcess",
     "NoReply",
+    "Outcome",
     "Pid",
     "Placement",
     "PlacementError",
     "ProcessInfo",
+    "ProcessStatus",
     "Ref",
     "Runtime",
     "RuntimeClosed",
+    "RuntimeSection",
     "RuntimeStatistics",
+    "SectionRegistry",
     "Shutdown",
     "StartFailed",
     "StartIgnored",
@@ -128,24 +160,38 @@ __all__ = [
     "SupervisorError",
     "SupervisorFlags",
     "TimerRef",
+    "TreeHealth",
     "Unreachable",
     "VirtualEventLoop",
     "check_childspecs",
+    "check_config",
     "check_immutable",
+    "config_json_schema",
     "count_children",
     "delete_child",
+    "dump_config",
+    "dump_tree",
     "freeze",
     "get_childspec",
     "is_normal",
     "is_shutdown",
+    "load_config",
+    "load_tree",
+    "loads_config",
     "message",
     "plan_comm_aware",
+    "register_immutable",
+    "register_section",
     "restart_child",
     "run",
+    "run_job",
     "start_child",
     "start_dynamic_child",
+    "start_tree",
     "terminate_child",
     "traffic_cost",
+    "tree_health",
+    "walk_tree",
     "which_child",
     "which_children",
 ]

@@ -1,14 +1,82 @@
-"""The ``neural-actors`` command line."""
+"""The ``neural-actors`` command line: run, check and draw supervision trees written in YAML.
+
+Reports go to stdout; logs, progress and status lines go to stderr, so ``neural-actors run x.yaml
+> report.txt`` keeps the report clean. Exit status: 0 when a run ended normally or by request,
+1 when the root supervisor gave up, 2 for a config or usage error.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sys
+import time
+from collections.abc import Iterator
+from typing import Any
 
+import attrs
 import click
 import structlog
 
-from neural_actors.runtime import ActorExited, format_reason, run
+from neural_actors.runtime import Deadlock, Runtime, format_reason, run as run_main
+from neural_actors.supervisors import (
+    ChildSpec,
+    Config,
+    ConfigError,
+    Outcome,
+    RuntimeSection,
+    check_config,
+    config_json_schema,
+    load_config,
+    run_job,
+    walk_tree,
+)
+from neural_actors.supervisors.config_format import SupervisorNode, WorkerNode
+from neural_actors.supervisors.units import format_duration, parse_duration
+
+__all__ = ["main"]
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class Duration(click.ParamType):
+    """A command-line duration: ``30s``, ``250ms``, ``2m`` or seconds; greater than zero."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            seconds = value
+        else:
+            text = str(value)
+            try:
+                seconds = parse_duration(float(text)) if _is_number(text) else parse_duration(text)
+            except ValueError as error:
+                self.fail(f"{text!r} is not a duration: {error}", param, ctx)
+        if seconds <= 0:
+            self.fail(f"{value!r} is not a duration > 0", param, ctx)
+        return seconds
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+DURATION = Duration()
+
+_log_level = click.option(
+    "--log-level", type=click.Choice(LOG_LEVELS), default=None,
+    help="Least level of the events logged to stderr (info shows every supervisor report). [config: warning]",
+)
+_log_format = click.option(
+    "--log-format", type=click.Choice(["console", "json"]), default=None,
+    help="console: for people; json: one object per line, for tools. [config: console]",
+)
 
 
 @click.group()
@@ -17,38 +85,257 @@ def main() -> None:
     """Erlang/OTP-style supervision trees on asyncio for neural actors."""
 
 
-@main.command()
-@click.option("--requests", default=2000, show_default=True, help="Batches to serve.")
-@click.option("--workers", default=4, show_default=True, help="Inference workers under the root supervisor.")
-@click.option("--seed", default=0, show_default=True, help="Seeds data, weights and the chaos monkey.")
-@click.option("--chaos-interval", default=0.05, show_default=True, help="Virtual seconds between kills.")
-@click.option("--intensity", type=int, default=None, help="Restarts each supervisor allows per chaos interval [root: 1, others: one per child].")
-@click.option(
-    "--log-level",
-    default="warning",
-    show_default=True,
-    type=click.Choice(["debug", "info", "warning", "error"]),
-    help="Least level of structured events shown (info shows every supervisor report).",
-)
-def demo(requests: int, workers: int, seed: int, chaos_interval: float, intensity: int | None, log_level: str) -> None:
-    """Serve inference requests from a supervised worker pool while workers are killed."""
-    from neural_actors.demo import run_demo
+# run ---------------------------------------------------------------------------------------
 
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(log_level.upper())))
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Seed the scheduling order. [config]")
+@click.option("--duration", type=DURATION, default=None, help="Stop after this long (30s, 2m), in the clock's time.")
+@click.option("--clock", type=click.Choice(["virtual", "real"]), default=None, help="Real or virtual time. [config]")
+@_log_level
+@_log_format
+def run(file: str, seed: int | None, duration: float | None, clock: str | None, log_level: str | None,
+        log_format: str | None) -> None:
+    """Run the supervision tree of FILE until it ends, Ctrl-C, SIGTERM or --duration.
+
+    Exits 0 when the run ended normally or by request, 1 when the root supervisor gave up,
+    2 when FILE has problems (all are listed). A second Ctrl-C kills at once.
+    """
+    config = _load(file)
+    overrides = {"seed": seed, "clock": clock, "log_level": log_level, "log_format": log_format}
+    section = attrs.evolve(config.runtime, **{k: v for k, v in overrides.items() if v is not None})
+    sys.exit(_report(_execute(config.tree, section, duration)))
+
+
+def _load(file: str) -> Config:
+    """The config of ``file``, or exit 2 with every problem on stderr."""
+    _import_from_cwd()
     try:
-        report = run(
-            lambda: run_demo(
-                requests=requests, workers=workers, seed=seed, chaos_interval=chaos_interval, intensity=intensity
-            ),
-            clock="virtual",
-        )
-    except ActorExited as exited:
-        click.echo(f"the root supervisor gave up: {format_reason(exited.reason)}", err=True)
+        return load_config(file)
+    except ConfigError as error:
+        click.echo(str(error), err=True)
+        sys.exit(2)
+
+
+def _import_from_cwd() -> None:
+    """Let ``actor:`` name modules of the project in the working directory, as ``python -m`` does."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+
+def _execute(tree: ChildSpec, section: RuntimeSection, duration: float | None) -> Outcome:
+    """Run ``tree`` as a job with the logging, warm-up and progress a terminal user expects."""
+    configure_logging(section.log_level, section.log_format)
+    _warm_up(tree, section.log_format)
+
+    async def job() -> Outcome:
+        async with Runtime(**section.options()) as rt:
+            if sys.stderr.isatty():
+                from neural_actors.console import ProgressBar
+
+                rt.spawn(ProgressBar, sys.stderr)
+            return await run_job(rt, tree, duration=duration)
+
+    try:
+        return run_main(job, clock=section.clock)
+    except SystemExit:
+        _status("stopped on request; the tree was shut down in order", section.log_format)
+        raise
+    except Deadlock:
+        _status("nothing left to happen on the virtual clock: give --duration, or a tree whose job ends",
+                section.log_format)
         sys.exit(1)
-    click.echo(
-        f"served {report.served}/{report.requests} batches in {report.virtual_seconds:.2f} virtual s; "
-        f"{report.kills} workers killed, {report.restarts} restarted, {report.retried} requests retried; "
-        f"answers match the reference network on {report.accuracy:.1%} of rows"
+
+
+def _report(outcome: Outcome) -> int:
+    """Print how the run ended (results on stdout, the rest on stderr); the exit status."""
+    if outcome.ended == "gave_up":
+        click.echo(f"the root supervisor gave up: {format_reason(outcome.reason)}", err=True)
+        return 1
+    if outcome.ended == "duration":
+        click.echo("stopped at the end of --duration; the tree was shut down in order", err=True)
+    for _, result in outcome.results:
+        click.echo(str(result))
+    return 0
+
+
+def configure_logging(level: str, log_format: str) -> None:
+    """Send structlog's events to stderr, at ``level`` and up, for people or as JSON lines.
+
+    Every process's runtime, supervisor and actor events go through structlog; the runtime's own
+    level gate (``Runtime(log_level=...)``) is set to the same level by the caller.
+    """
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso"),
+    ]
+    if log_format == "json":
+        processors += [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
+    else:
+        processors += [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
     )
-    if report.served != report.requests or report.accuracy != 1.0:
-        sys.exit(1)
+
+
+def _warm_up(tree: ChildSpec, log_format: str) -> None:
+    """Call each actor class's ``warm_up`` once before the tree starts, saying so on stderr.
+
+    A class may define ``warm_up()`` (a classmethod) to do slow one-time work, such as compiling
+    its kernels, before its first instance starts; its docstring's first line says what it does.
+    """
+    seen: set[type] = set()
+    for spec in walk_tree(tree):
+        cls = spec.actor
+        warm_up = getattr(cls, "warm_up", None)
+        if cls in seen or not callable(warm_up):
+            continue
+        seen.add(cls)
+        what = (warm_up.__doc__ or "warming up").strip().splitlines()[0]
+        started = time.perf_counter()
+        _status(f"{cls.__qualname__}: {what}...", log_format, newline=False)
+        warm_up()
+        _status(f" {time.perf_counter() - started:.1f} s", log_format, continued=True)
+
+
+def _status(text: str, log_format: str, *, newline: bool = True, continued: bool = False) -> None:
+    """A line for the person watching, on stderr (a JSON object in JSON log format)."""
+    if log_format == "json":
+        click.echo(json.dumps({"event": "status", "message": text.strip()}), err=True)
+    else:
+        click.echo(text, err=True, nl=newline or continued)
+
+
+# validate, tree, schema --------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one list of problems, each with file, line, column, path and message.")
+def validate(files: tuple[str, ...], output: str) -> None:
+    """Check config FILES without starting anything; list every problem of every file.
+
+    Exits 2 if any file has a problem.
+    """
+    _import_from_cwd()
+    problems = [problem for file in files for problem in check_config(file)]
+    if output == "json":
+        click.echo(json.dumps([_problem_json(p) for p in problems], indent=2))
+    else:
+        for problem in problems:
+            click.echo(str(problem))
+        bad = len({p.mark.file for p in problems if p.mark is not None})
+        summary = f"{len(files)} file{'s' if len(files) != 1 else ''} checked"
+        click.echo(f"{summary}: {len(problems)} problems in {bad}" if problems else f"{summary}: no problems", err=True)
+    if problems:
+        sys.exit(2)
+
+
+def _problem_json(problem: Any) -> dict[str, Any]:
+    mark = problem.mark
+    return {"file": mark and mark.file, "line": mark and mark.line, "column": mark and mark.column,
+            "path": problem.path, "message": problem.message}
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+def tree(file: str) -> None:
+    """Draw the supervision tree of FILE: strategies, intensities, restart types, shutdowns."""
+    config = _load(file)
+    assert config.root is not None  # a loaded config keeps the tree as written
+    for line in draw_tree(config.root):
+        click.echo(line)
+
+
+def draw_tree(root: SupervisorNode) -> list[str]:
+    """The tree as indented lines, with what each node does."""
+    return list(_draw(root, "", "", root=True))
+
+
+def _draw(node: WorkerNode | SupervisorNode, first: str, rest: str, *, root: bool = False) -> Iterator[str]:
+    name = click.style(node.id, bold=True) + (f" ×{node.replicas}" if node.replicas else "")
+    yield f"{first}{name}  {_describe(node, root)}"
+    children: tuple[Any, ...] = ()
+    if isinstance(node, SupervisorNode):
+        children = (node.template,) if node.dynamic and node.template is not None else (node.children or ())
+    for index, child in enumerate(children):
+        last = index == len(children) - 1
+        yield from _draw(child, rest + ("└── " if last else "├── "), rest + ("    " if last else "│   "))
+
+
+def _describe(node: WorkerNode | SupervisorNode, root: bool) -> str:
+    parts: list[str] = []
+    if isinstance(node, WorkerNode):
+        parts.append(click.style(f"{node.actor.__module__}:{node.actor.__qualname__}", fg="cyan"))
+        shutdown = node.shutdown if node.shutdown is not None else 5.0
+    else:
+        dynamic = node.dynamic
+        kind = "dynamic supervisor" if dynamic else f"supervisor {node.strategy or 'one_for_one'}"
+        intensity = node.intensity if node.intensity is not None else (3 if dynamic else 1)
+        period = node.period if node.period is not None else 5.0
+        parts.append(click.style(kind, fg="magenta"))
+        parts.append(f"intensity {intensity}/{_duration(period)}")
+        if node.auto_shutdown not in (None, "never"):
+            parts.append(f"auto_shutdown {node.auto_shutdown}")
+        if node.max_children is not None:
+            parts.append(f"max_children {node.max_children}")
+        shutdown = node.shutdown if node.shutdown is not None else "infinity"
+    child = [] if root else [node.restart, f"shutdown {_duration(shutdown)}"]
+    if node.significant:
+        child.append(click.style("significant", fg="yellow"))
+    if node.backoff is not None:
+        child.append(f"backoff {_duration(node.backoff.min)}..{_duration(node.backoff.max)}")
+    if node.name is not None:
+        child.append(f"name {node.name}")
+    if child:
+        parts.append("[" + ", ".join(child) + "]")
+    return "  ".join(parts)
+
+
+def _duration(value: float | str) -> str:
+    return value if isinstance(value, str) else str(format_duration(value))
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema (draft 2020-12) of config files, for editors and tools."""
+    click.echo(json.dumps(config_json_schema(), indent=2))
+
+
+# demo --------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--requests", type=click.IntRange(min=1), default=2000, show_default=True, help="Batches to serve.")
+@click.option("--workers", type=click.IntRange(min=1), default=4, show_default=True, help="Inference workers.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seeds data, weights, scheduling and the chaos monkey.")
+@click.option("--chaos-interval", type=DURATION, default="50ms", show_default=True,
+              help="Virtual time between kills (50ms, 0.05).")
+@click.option("--intensity", type=click.IntRange(min=0), default=None,
+              help="Restarts each supervisor allows per chaos interval [root: 1, others: one per child].")
+@_log_level
+@_log_format
+def demo(requests: int, workers: int, seed: int, chaos_interval: float, intensity: int | None,
+         log_level: str | None, log_format: str | None) -> None:
+    """Serve inference requests from a supervised FFF worker pool while workers are killed.
+
+    The same job as ``neural-actors run configs/demo.yaml``, sized by these options.
+    """
+    from neural_actors.demo import DemoReport, tree as demo_tree
+
+    spec = demo_tree(requests=requests, workers=workers, seed=seed, chaos_interval=chaos_interval, intensity=intensity)
+    section = RuntimeSection(clock="virtual", seed=seed, log_level=log_level or "warning",
+                             log_format=log_format or "console")
+    outcome = _execute(spec, section, None)
+    status = _report(outcome)
+    reports = [result for _, result in outcome.results if isinstance(result, DemoReport)]
+    if status == 0 and not all(r.served == r.requests and r.accuracy == 1.0 for r in reports):
+        status = 1
+    sys.exit(status)

@@ -45,6 +45,7 @@ from .message import FrozenDict as FrozenDict
 from .message import check_immutable as check_immutable
 from .message import freeze as freeze
 from .message import message as message
+from .message import register_immutable as register_immutable
 from .pid import Pid as Pid
 from .pid import Ref as Ref
 from .placement import Placement as Placement
@@ -54,6 +55,7 @@ from .portal import BlockingRuntime as BlockingRuntime
 from .process import ProcessHooks as ProcessHooks
 from .reports import Logger as Logger
 from .runtime import ProcessInfo as ProcessInfo
+from .runtime import ProcessStatus as ProcessStatus
 from .runtime import Runtime as Runtime
 from .runtime import RuntimeStatistics as RuntimeStatistics
 from .runtime import Shutdown as Shutdown
@@ -64,9 +66,10 @@ __all__ = [
     "Continue", "Deadlock", "Delivery", "Dispatched", "Down", "Exit", "FrozenDict", "Ignore",
     "InternalError", "LinkStatistics", "Logger", "MailboxFull", "MailboxPolicy",
     "MailboxStatistics", "Mesh", "MeshStatistics", "NameTaken", "NoProcess", "NoReply", "Pid",
-    "Placement", "PlacementError", "ProcessHooks", "ProcessInfo", "Ref", "Runtime", "RuntimeClosed",
-    "RuntimeStatistics", "Shutdown", "SignalKind", "StartFailed", "StartIgnored", "Stop",
-    "TimerRef", "Transport", "Unreachable", "VirtualEventLoop", "check_immutable",
-    "check_seconds", "check_shutdown", "format_reason", "freeze", "is_normal", "is_shutdown",
-    "message", "plan_comm_aware", "run", "traffic_cost",
+    "Placement", "PlacementError", "ProcessHooks", "ProcessInfo", "ProcessStatus", "Ref",
+    "Runtime", "RuntimeClosed", "RuntimeStatistics", "Shutdown", "SignalKind", "StartFailed",
+    "StartIgnored", "Stop", "TimerRef", "Transport", "Unreachable", "VirtualEventLoop",
+    "check_immutable", "check_seconds", "check_shutdown", "format_reason", "freeze",
+    "is_normal", "is_shutdown", "message", "plan_comm_aware", "register_immutable", "run",
+    "traffic_cost",
 ]

@@ -51,6 +51,10 @@ class Actor:
 
     trap_exit: bool = False
 
+    #: Seconds without a message after which ``handle_timeout`` runs (gen_server's timeout);
+    #: ``None`` for never. Set it on the class or in any callback; it applies after each turn.
+    idle_timeout: float | None = None
+
     def __neural_actors_attach__(self, process: Process) -> None:
         """Bind this instance to the process that runs it (called once, by the runtime)."""
         self._process = process
@@ -89,6 +93,14 @@ class Actor:
 
     def terminate(self, reason: Any) -> Any:
         """Clean up before exiting (after a crash, a ``Stop``, or a shutdown while trapping exits)."""
+
+    def handle_timeout(self) -> Any:
+        """No message came for ``idle_timeout`` seconds (gen_server's ``timeout``)."""
+
+    def format_status(self, state: dict[str, Any]) -> dict[str, Any]:
+        """What ``get_state``/``get_status`` show of this actor's attributes: hide secrets here
+        (OTP's ``format_status``). The default shows them all."""
+        return state
 
     # Identity ----------------------------------------------------------------------------
 

@@ -7,9 +7,12 @@ call checks its arguments first, naming the argument, what was expected and what
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["check_seconds", "check_shutdown"]
+__all__ = ["Shutdown", "check_seconds", "check_shutdown"]
+
+#: How long a process gets to stop: seconds, ``"infinity"``, or ``"brutal_kill"`` (no time).
+Shutdown = float | Literal["brutal_kill", "infinity"]
 
 
 def check_seconds(name: str, value: Any, *, none_ok: bool = False) -> None:

@@ -33,9 +33,10 @@ import selectors
 import signal
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Iterator
+from concurrent.futures import Executor
 from concurrent.futures import Future as ConcurrentFuture
 from types import FrameType
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, TypeVarTuple, Unpack
 
 import structlog
 
@@ -44,6 +45,7 @@ from .errors import Deadlock
 __all__ = ["Clock", "VirtualEventLoop", "run"]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 Clock = Literal["real", "virtual"]
 
@@ -143,7 +145,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
     # Work on other threads ---------------------------------------------------------------------
 
     def run_in_executor(
-        self, executor: Any, func: Callable[..., T], *args: Any
+        self, executor: Executor | None, func: Callable[[Unpack[Ts]], T], *args: Unpack[Ts]
     ) -> asyncio.Future[T]:
         future = super().run_in_executor(executor, func, *args)
         self._threads_working += 1
@@ -318,9 +320,9 @@ class _SignalStop:
                         previous[signum] = signal.signal(signum, self._on_signal)
             yield
         finally:
-            for signum, handler in previous.items():
+            for number, handler in previous.items():
                 # None: the old handler was not installed from Python and cannot be put back.
-                signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+                signal.signal(number, signal.SIG_DFL if handler is None else handler)
 
     def _on_signal(self, signum: int, _: FrameType | None) -> None:
         # Runs in the main thread between two bytecodes, maybe in the middle of the loop's own

@@ -47,7 +47,7 @@ class MailboxFull(Exception):
     (``cast``, ``send``) do, and the waiting forms (``cast_wait``, ``send_wait``) wait instead.
     """
 
-    def __init__(self, pid: Any, capacity: int, overflow: str) -> None:
+    def __init__(self, pid: Any, capacity: int | None, overflow: str) -> None:
         super().__init__(pid, capacity, overflow)
         self.pid = pid
         self.capacity = capacity

@@ -170,8 +170,8 @@ class Mesh:
             return _walk(src, dst, self.kx, self.ky, ("-x", "-y"), x_first=False)
         if self.topology == "torus":
             return _walk(src, dst, self.kx, self.ky, _shorter(src, dst, self.kx, self.ky), x_first=True)
-        sx = "+x" if dst[0] >= src[0] else "-x"
-        sy = "+y" if dst[1] >= src[1] else "-y"
+        sx: Direction = "+x" if dst[0] >= src[0] else "-x"
+        sy: Direction = "+y" if dst[1] >= src[1] else "-y"
         return _walk(src, dst, self.kx, self.ky, (sx, sy), x_first=True, wrap=False)
 
     def hops(self, src: tuple[int, int], dst: tuple[int, int], noc: int = 0) -> int:

@@ -37,15 +37,19 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import math
 import inspect
 import itertools
 import random
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any, Protocol, final
 
+
 from .behaviour import Behaviour, Continue, Ignore, NoReply, Stop
 from .calls import Caller
+from .checks import Shutdown
 from .errors import ActorExited, InternalError, StartFailed, StartIgnored, safe_repr
+from .message import FrozenDict, check_immutable, message
 from .links import KILL, KILLED, NOPROC, NORMAL, Down, Exit, LinkTable
 from .mailbox import Mailbox, MailboxPolicy
 from .pid import Pid, Ref
@@ -104,8 +108,28 @@ class ContinueItem:
         return f"continue:{safe_repr(self.term)}"
 
 
+@final
+class TimeoutItem:
+    """The actor's ``idle_timeout`` passed with no message: run ``handle_timeout``."""
+
+    __slots__ = ()
+    __neural_actors_system__ = True
+
+    def __repr__(self) -> str:
+        return "idle_timeout"
+
+
+IDLE_TIMEOUT = TimeoutItem()
+
+
+@final
+@message
+class GetState:
+    """The system request behind ``Runtime.get_state``: answered by the loop, not the actor."""
+
+
 #: Item types that are not casts; everything else in a mailbox is a cast message.
-WRAPPED = frozenset({Caller, Info, Exit, Down, ContinueItem})
+WRAPPED = frozenset({Caller, Info, Exit, Down, ContinueItem, TimeoutItem})
 
 
 class ProcessHooks(Protocol):
@@ -202,7 +226,7 @@ class Node:
         *,
         name: Hashable | None,
         mailbox: MailboxPolicy,
-        shutdown: float | str,
+        shutdown: Shutdown,
         link: Pid | None,
         core: int,
         is_async: bool,
@@ -239,6 +263,8 @@ class Node:
 
     def schedule(self, process: Process) -> None:
         """Put an IDLE process on the ready list."""
+        if process.idle_timer is not None:
+            process.cancel_idle_timer()
         process.state = SCHEDULED
         self.active += 1
         self._ready.append(process)
@@ -255,6 +281,8 @@ class Node:
 
     def run_now(self, process: Process) -> None:
         """Run an IDLE sync process's turn at once, in the caller's stack (the call fast path)."""
+        if process.idle_timer is not None:
+            process.cancel_idle_timer()
         process.state = SCHEDULED
         self.active += 1
         contextvars.copy_context().run(self._activate, process)
@@ -308,11 +336,13 @@ class Node:
 
     # Waiting on processes ---------------------------------------------------------------------
 
-    async def wait_start(self, process: Process) -> Pid:
+    async def wait_start(self, process: Process, timeout: float | None = None) -> Pid:
         """Wait until ``process``'s ``init`` has returned.
 
         Raises:
-            StartFailed: ``init`` raised, stopped, or the process was killed first.
+            StartFailed: ``init`` raised, stopped, or the process was killed first; or it did
+                not return within ``timeout`` seconds (the reason is ``"timeout"``, and the
+                process is killed, as ``gen_server:start_link`` with ``{timeout, T}`` does).
             StartIgnored: ``init`` returned ``Ignore``.
         """
         waiter: asyncio.Future[Pid] = self.loop.create_future()
@@ -320,7 +350,16 @@ class Node:
         self.run_pending_turn(process)
         if waiter.done():
             await asyncio.sleep(0)  # still a checkpoint when init already ran
-        return await waiter
+        if timeout is None:
+            return await waiter
+        try:
+            async with asyncio.timeout(timeout):
+                return await asyncio.shield(waiter)
+        except TimeoutError:
+            process.start_waiter = None
+            if process.alive:
+                process.note_exit(KILLED)
+            raise StartFailed(type(process.actor).__name__, "timeout") from None
 
     async def wait_exit(self, pid: Pid, timeout: float | None = None) -> Any:
         """Wait for ``pid`` to exit and return its reason (``"noproc"`` if it is not alive).
@@ -361,6 +400,7 @@ class Process:
         "calls",
         "exit_waiters",
         "groups",
+        "idle_timer",
         "init_args",
         "is_async",
         "mailbox",
@@ -369,6 +409,7 @@ class Process:
         "parent",
         "pending_exit",
         "pid",
+        "reason",
         "shutdown",
         "start_waiter",
         "state",
@@ -384,7 +425,7 @@ class Process:
         *,
         parent: Pid,
         policy: MailboxPolicy,
-        shutdown: float | str,
+        shutdown: Shutdown,
         is_async: bool,
     ) -> None:
         self.node = node
@@ -398,7 +439,9 @@ class Process:
         self.is_async = is_async
         self.state = IDLE
         self.pending_exit: Any = NO_EXIT
+        self.reason: Any = None  # the exit reason, once dead
         self.task: asyncio.Task[None] | None = None
+        self.idle_timer: asyncio.TimerHandle | None = None
         # Each of these is None until first used and again once emptied: most processes never
         # need them, and an idle process should cost little more than its mailbox.
         self.calls: dict[Caller, None] | None = None
@@ -637,6 +680,25 @@ class Process:
         else:
             self.state = IDLE
             self.node.went_idle()
+            timeout = self.actor.idle_timeout  # type: ignore[attr-defined]
+            if timeout is not None:
+                self._arm_idle_timer(timeout)
+
+    def _arm_idle_timer(self, timeout: Any) -> None:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout < 0:
+            raise TypeError(f"idle_timeout must be None or finite seconds >= 0 (got {timeout!r})")
+        self.idle_timer = self.node.loop.call_later(timeout, self._idle_expired)
+
+    def cancel_idle_timer(self) -> None:
+        """A message came: the idle timeout starts again after the next turn."""
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+            self.idle_timer = None
+
+    def _idle_expired(self) -> None:
+        self.idle_timer = None
+        if self.state == IDLE:
+            self.deliver_system(IDLE_TIMEOUT)
 
     def _crashed(self, exc: BaseException) -> None:
         self.node.crashed += 1
@@ -649,6 +711,8 @@ class Process:
         actor = self.actor
         kind = type(item)
         if kind is Caller:
+            if type(item.request) is GetState:
+                return self.formatted_state()
             return actor.handle_call(item.request, item)
         if kind is Info:
             return actor.handle_info(item.msg)
@@ -662,7 +726,19 @@ class Process:
             return actor.handle_info(item)
         if kind is ContinueItem:
             return actor.handle_continue(item.term)
+        if kind is TimeoutItem:
+            return actor.handle_timeout()
         return actor.handle_cast(item)
+
+    def formatted_state(self) -> FrozenDict:
+        """The actor's attributes as ``format_status`` shows them (``sys:get_state``).
+
+        Values that are not immutable are shown by their ``repr``: the answer is a snapshot that
+        cannot reach into the live actor.
+        """
+        state = {k: v for k, v in vars(self.actor).items() if not k.startswith("_")}
+        state = self.actor.format_status(state)  # type: ignore[attr-defined]
+        return FrozenDict({key: _snapshot(value) for key, value in state.items()})
 
     def _finish(self, item: Any, result: Any) -> None:
         if type(item) is Caller:
@@ -734,6 +810,9 @@ class Process:
         pid = self.pid
         was_idle = self.state == IDLE
         self.state = DEAD
+        self.reason = reason
+        if self.idle_timer is not None:
+            self.cancel_idle_timer()
         task = self.task
         self.task = None
         if task is not None and not task.done() and task is not asyncio.current_task():
@@ -772,6 +851,14 @@ class Process:
         for hook in node.exit_hooks:
             hook(pid, reason)
         node.reports.exited(pid, type(self.actor).__name__, reason, len(unhandled))
+
+
+def _snapshot(value: Any) -> Any:
+    try:
+        check_immutable(value)
+    except TypeError:
+        return safe_repr(value)
+    return value
 
 
 def describe_pending(node: Node) -> Callable[[], list[str]]:

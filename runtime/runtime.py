@@ -23,28 +23,27 @@ import attrs
 
 from .behaviour import Behaviour, is_async_behaviour
 from .calls import Caller
-from .checks import check_seconds, check_shutdown
+from .checks import Shutdown, check_seconds, check_shutdown
 from .clock import Clock, is_virtual
 from .delivery import Delivery, Dispatched, Transport
-from .errors import NameTaken, NoProcess, RuntimeClosed
+from .errors import ActorExited, NameTaken, NoProcess, RuntimeClosed
 from .links import CORE_FAILED, KILL, NOPROC, SHUTDOWN
 from .mesh import Mesh, MeshStatistics, MeshTransport
-from .message import check_immutable
+from .message import FrozenDict, check_immutable
 from .mailbox import UNBOUNDED, MailboxPolicy, MailboxStatistics
 from .pid import Pid, Ref
 from .placement import Placement, Strategy
 from .portal import BlockingRuntime, start_blocking
-from .process import Node, Process, ProcessHooks, describe_pending
+from .process import GetState, Node, Process, ProcessHooks, describe_pending
 from .reports import LEVELS, Logger, Reports
 from .timers import Timers
 from .trace import Trace
 
-__all__ = ["ProcessInfo", "Runtime", "RuntimeStatistics", "Shutdown", "TimerRef"]
+__all__ = ["ProcessInfo", "ProcessStatus", "Runtime", "RuntimeStatistics", "Shutdown", "TimerRef"]
 
 T = TypeVar("T")
 _LONGEST = 1e300  # a finite float timeout no longer than this needs no closer check (NaN fails it)
 TimerRef = Ref
-Shutdown = float | Literal["brutal_kill", "infinity"]
 
 
 @final
@@ -59,6 +58,15 @@ class RuntimeStatistics:
     dead_letters: int
     runnable: int
     timers: int
+
+
+@final
+@attrs.frozen
+class ProcessStatus:
+    """What ``get_status`` answers: the process's info and its actor's formatted state."""
+
+    info: ProcessInfo
+    state: FrozenDict
 
 
 @final
@@ -230,13 +238,12 @@ class Runtime:
         A sync process that does not trap exits dies in the signal's own turn, run here, so
         stopping thousands of them costs no loop turn each.
         """
-        node = self._node
         signal = KILL if shutdown == "brutal_kill" else reason
-        waiter = process.exit_waiter()
         self._delivery.exit_signal(self.pid, process.pid, signal, linked=False)
-        node.run_pending_turn(process)
-        if waiter.done():
-            return waiter.result()
+        self._node.run_pending_turn(process)
+        if not process.alive:
+            return process.reason
+        waiter = process.exit_waiter()
         if shutdown in ("brutal_kill", "infinity"):
             return await waiter
         try:
@@ -384,15 +391,20 @@ class Runtime:
         if reserved is not None:
             self.placement.release(*reserved)  # type: ignore[union-attr]
 
-    async def start(self, actor: type[Behaviour], *args: Any, **options: Any) -> Pid:
+    async def start(self, actor: type[Behaviour], *args: Any, timeout: float | None = None, **options: Any) -> Pid:
         """Spawn like ``spawn`` and wait until ``init`` has returned.
 
+        Args:
+            timeout: seconds ``init`` may take (``None``: as long as it takes); past them the
+                process is killed and ``StartFailed`` raised with reason ``"timeout"``.
+
         Raises:
-            StartFailed: ``init`` raised, stopped, or the process was killed first.
+            StartFailed: ``init`` raised, stopped, the process was killed first, or timed out.
             StartIgnored: ``init`` returned ``Ignore``.
         """
+        check_seconds("timeout", timeout, none_ok=True)
         pid = self.spawn(actor, *args, **options)
-        return await self._node.wait_start(self._node.processes[pid])
+        return await self._node.wait_start(self._node.processes[pid], timeout)
 
     # Messages --------------------------------------------------------------------------------
 
@@ -595,6 +607,30 @@ class Runtime:
             monitors=self._node.links.monitored_by(pid),
             mailbox=process.mailbox.statistics(),
         )
+
+    def get_state(self, pid: Pid, timeout: float | None = 5.0) -> Coroutine[Any, Any, FrozenDict]:
+        """A snapshot of an actor's attributes, as its ``format_status`` shows them
+        (``sys:get_state``); answered by the process loop in mailbox order, for debugging.
+
+        Raises:
+            ActorExited: ``pid`` is not alive or exits first.
+            CallTimeout: it did not get to the request within ``timeout``.
+        """
+        check_seconds("timeout", timeout, none_ok=True)
+        return self._delivery.call(self.pid, pid, GetState(), timeout)
+
+    async def get_status(self, pid: Pid, timeout: float | None = 5.0) -> ProcessStatus:
+        """``process_info`` and ``get_state`` together (``sys:get_status``).
+
+        Raises:
+            ActorExited: ``pid`` is not alive or exits first.
+            CallTimeout: it did not get to the request within ``timeout``.
+        """
+        state = await self.get_state(pid, timeout)
+        info = self.process_info(pid)
+        if info is None:
+            raise ActorExited(pid, NOPROC)
+        return ProcessStatus(info, state)
 
     def statistics(self) -> RuntimeStatistics:
         """A snapshot of this runtime's counters."""

@@ -12,11 +12,13 @@ Both classes are messages, so a spec, flags included, can be sent to a running s
 
 from __future__ import annotations
 
+import builtins
+
 from collections.abc import Hashable, Sequence
 from typing import Any, Literal, final
 
 import attrs
-from neural_actors.runtime import Actor, FrozenDict, message
+from neural_actors.runtime import Actor, FrozenDict, check_immutable, freeze, message
 
 from .backoff import Backoff
 from .errors import InvalidChildSpec
@@ -41,10 +43,19 @@ def _check_start(_: Any, __: Any, value: Any) -> None:
     actor = value[0]
     if not (isinstance(actor, type) and issubclass(actor, Actor)):
         raise InvalidChildSpec("start[0]", actor, "must be an Actor subclass")
-    if len(value) > 1 and type(value[1]) is not tuple:
+    if len(value) > 1 and type(value[1]) is not tuple:  # a list was frozen into a tuple
         raise InvalidChildSpec("start[1]", value[1], "must be a tuple of positional arguments")
     if len(value) > 2 and type(value[2]) is not FrozenDict:
         raise InvalidChildSpec("start[2]", value[2], "must be a dict of keyword arguments")
+    # Every incarnation of the child gets these same arguments: a mutable one would carry what
+    # one incarnation did to it into the next.
+    for index, part in enumerate(value[1:], 1):
+        try:
+            check_immutable(part, f"start[{index}]")
+        except TypeError as error:
+            raise InvalidChildSpec(
+                f"start[{index}]", part, f"must hold immutable values, reused at every restart ({error})"
+            ) from None
 
 
 def _check_shutdown(_: Any, __: Any, value: Any) -> None:
@@ -66,11 +77,22 @@ def _check_backoff(_: Any, __: Any, value: Any) -> None:
         raise InvalidChildSpec("backoff", value, "must be a Backoff or None")
 
 
-def _freeze_kwargs(value: Any) -> Any:
-    """Keyword arguments as a ``FrozenDict``; the values are the caller's, as given."""
-    if type(value) is tuple and len(value) == 3 and type(value[2]) is dict:
-        return (*value[:2], FrozenDict(value[2]))
-    return value
+def _freeze_arguments(value: Any) -> Any:
+    """Start arguments frozen (lists become tuples, dicts ``FrozenDict``s, writable arrays
+    read-only copies): every incarnation of the child gets these same values, so one must not
+    be able to change what the next one starts with. What cannot be frozen is left for the
+    validator to name."""
+    if type(value) is not tuple or not 2 <= len(value) <= 3:
+        return value
+    actor, *parts = value
+    try:
+        if type(parts[0]) in (tuple, list):
+            parts[0] = tuple(freeze(tuple(parts[0])))
+        if len(parts) > 1 and type(parts[1]) in (dict, FrozenDict):
+            parts[1] = freeze(parts[1])
+    except TypeError:
+        return value
+    return (actor, *parts)
 
 
 @final
@@ -101,7 +123,7 @@ class ChildSpec:
     """
 
     id: Hashable = attrs.field(validator=hashable("id", optional=False))
-    start: tuple[Any, ...] = attrs.field(converter=_freeze_kwargs, validator=_check_start)
+    start: tuple[Any, ...] = attrs.field(converter=_freeze_arguments, validator=_check_start)
     restart: Restart = attrs.field(default="permanent", validator=one_of("restart", RESTARTS))
     shutdown: float | str | None = attrs.field(default=None, validator=_check_shutdown)
     type: ChildType = attrs.field(default="worker", validator=one_of("type", CHILD_TYPES))
@@ -126,8 +148,13 @@ class ChildSpec:
             return self.shutdown
         return "infinity" if self.type == "supervisor" else 5.0
 
+    def without_arguments(self) -> ChildSpec:
+        """This spec with no start arguments (a temporary child's, once started: OTP drops them
+        too, since it is never restarted)."""
+        return attrs.evolve(self, start=(self.actor, ()))  # type: ignore[misc]  # an attrs class under @message
+
     @property
-    def actor(self) -> type[Actor]:
+    def actor(self) -> builtins.type[Actor]:
         return self.start[0]
 
     @property

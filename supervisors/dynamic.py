@@ -18,9 +18,11 @@ from neural_actors.runtime import FrozenDict, Pid
 from .child_spec import ChildSpec, SupervisorFlags
 from .engine import RESTARTING, BaseSupervisor, Child, lookup
 from .errors import InvalidChildSpec, SupervisorError
+from .health import ChildReport
 from .management import (
     CountChildren,
     DeleteChild,
+    DescribeChildren,
     GetChildspec,
     RestartChild,
     StartDynamicChild,
@@ -68,7 +70,7 @@ class DynamicSupervisor(BaseSupervisor):
         self.template = template
         self.max_children = max_children
         # pid -> child; a child whose restart is due stays under the pid it had until it starts
-        self.children: dict[Pid, Child] = {}
+        self.children: dict[Hashable, Child] = {}  # by pid (its last, while a restart is due)
 
     async def terminate(self, reason: Any) -> None:
         pids = [c.pid for c in self.children.values() if c.pid is not None]
@@ -95,9 +97,12 @@ class DynamicSupervisor(BaseSupervisor):
     def _started(self, child: Child) -> None:
         self.children.pop(child.key, None)
         child.key = child.pid
-        self.children[child.pid] = child
+        self.children[child.key] = child
         if self.template.restart == "temporary":
             child.extra = ()  # never restarted, so its arguments are dead weight
+
+    def _ignored(self, child: Child) -> None:
+        self.children.pop(child.key, None)  # simple_one_for_one keeps no spec per child
 
     def _child_name(self, child: Child) -> Any:
         return repr(child.key)
@@ -110,11 +115,14 @@ class DynamicSupervisor(BaseSupervisor):
 
     # Management calls --------------------------------------------------------------------
 
-    async def _which_children(self, _: WhichChildren) -> tuple[tuple[None, Pid | str, str], ...]:
+    async def _describe_children(self, _: DescribeChildren) -> tuple[ChildReport, ...]:
+        return tuple(self._report(child, None) for child in self.children.values())
+
+    async def _which_children(self, _: WhichChildren) -> tuple[tuple[None, Pid | str | None, str], ...]:
         kind = self.template.type
         return tuple((None, RESTARTING if c.restarting else c.pid, kind) for c in self.children.values())
 
-    async def _which_child(self, request: WhichChild) -> tuple[None, Pid | str, str]:
+    async def _which_child(self, request: WhichChild) -> tuple[None, Pid | str | None, str]:
         child = self._find(request.child_id)
         if child is None:
             raise SupervisorError("not_found", request.child_id)
@@ -135,7 +143,7 @@ class DynamicSupervisor(BaseSupervisor):
             raise SupervisorError("not_found", child_id)
         return self.template
 
-    async def _start_child(self, request: StartDynamicChild) -> Pid:
+    async def _start_child(self, request: StartDynamicChild) -> Pid | None:
         extra = request.extra
         if type(extra) is not tuple:
             raise InvalidChildSpec("extra", extra, "must be a tuple of start arguments")
@@ -147,7 +155,7 @@ class DynamicSupervisor(BaseSupervisor):
         child = self._find(request.child_id)
         if child is None:
             # OTP: a pid that already exited is fine; a live stranger is not ours to stop.
-            if self.runtime.is_alive(request.child_id):
+            if isinstance(request.child_id, Pid) and self.runtime.is_alive(request.child_id):
                 raise SupervisorError("not_found", request.child_id)
             return
         await self._terminate(child)
@@ -167,4 +175,5 @@ class DynamicSupervisor(BaseSupervisor):
         TerminateChild: _terminate_child,
         RestartChild: _not_simple,
         DeleteChild: _not_simple,
+        DescribeChildren: _describe_children,
     }

@@ -35,6 +35,7 @@ from neural_actors.runtime import (
     NoReply,
     Pid,
     StartFailed,
+    StartIgnored,
     Stop,
     TimerRef,
     format_reason,
@@ -45,6 +46,7 @@ from neural_actors.runtime import (
 from .backoff import Backoff, HandOver, Pausing
 from .child_spec import ChildSpec, SupervisorFlags
 from .errors import InvalidChildSpec, SupervisorError
+from .health import ChildReport
 from .intensity import RestartIntensity
 from .shutdown import shut_down
 
@@ -71,6 +73,7 @@ class Child:
     pausing: Pid | None = None  # holds a named child's name during a backoff pause
     stashed: tuple[Any, ...] = ()  # casts kept during a pause, for the next incarnation
     core: int | None = None  # where it last ran, so a restart keeps its core
+    starts: int = 0  # successful starts; every one after the first was a restart
     restarting: bool = False  # a restart is due: retried after a failed start, or after a pause
 
 
@@ -115,7 +118,7 @@ class BaseSupervisor(Actor):
         self.restarts = 0
         # Bound once: the module-level proxy would rebuild a logger for every report, which
         # costs more than a restart when the level is filtered out anyway.
-        self._log = self.log.bind(supervisor=repr(self.pid))
+        self.log = self.log.bind(supervisor=repr(self.pid))
         self.rng = random.Random(self.pid.serial)  # backoff jitter that replays with the run
 
     # The child table (each kind of supervisor keeps its own) -----------------------------
@@ -138,6 +141,10 @@ class BaseSupervisor(Actor):
 
     def _started(self, child: Child) -> None:
         """``child`` has just started with a new pid."""
+        raise NotImplementedError
+
+    def _ignored(self, child: Child) -> None:
+        """``child``'s ``init`` returned ``Ignore``: keep its spec, or let it go."""
         raise NotImplementedError
 
     def _auto_shutdown_due(self) -> bool:
@@ -170,7 +177,7 @@ class BaseSupervisor(Actor):
         restart = spec.restart == "permanent" or (spec.restart == "transient" and not is_shutdown(reason))
         # OTP reports an error for every exit it did not ask for, except a normal end of a
         # child that may end (transient, temporary).
-        report = self._log.error if restart or not is_shutdown(reason) else self._log.info
+        report = self.log.error if restart or not is_shutdown(reason) else self.log.info
         report("child_terminated", child=self._child_name(child), reason=format_reason(reason), restart=spec.restart)
         if restart:
             if spec.backoff is None:
@@ -180,7 +187,7 @@ class BaseSupervisor(Actor):
             return
         self._stopped(child)
         if spec.significant and self._auto_shutdown_due():
-            self._log.info("auto_shutdown", child=self._child_name(child), auto_shutdown=self.flags.auto_shutdown)
+            self.log.info("auto_shutdown", child=self._child_name(child), auto_shutdown=self.flags.auto_shutdown)
             raise Stop("shutdown")
 
     # Restart -----------------------------------------------------------------------------
@@ -203,11 +210,11 @@ class BaseSupervisor(Actor):
             except (StartFailed, NameTaken) as failure:
                 self._start_failed(sibling, failure)
                 return
-            self._log.info("restart", child=self._child_name(sibling), pid=repr(sibling.pid))
+            self.log.info("restart", child=self._child_name(sibling), pid=repr(sibling.pid))
 
     def _start_failed(self, child: Child, failure: StartFailed | NameTaken) -> None:
         child.reason = failure.reason if type(failure) is StartFailed else failure
-        self._log.error("start_error", child=self._child_name(child), reason=format_reason(child.reason))
+        self.log.error("start_error", child=self._child_name(child), reason=format_reason(child.reason))
         if child.spec.backoff is not None:
             self._pause(child, child.spec.backoff, ran=False)
             return
@@ -231,39 +238,52 @@ class BaseSupervisor(Actor):
         if spec.name is not None and child.pausing is None:
             child.pausing = self.spawn_link(Pausing, spec.id, spec.name, backoff.stash, child.stashed, name=spec.name)
             child.stashed = ()
-        self._log.info("restart_scheduled", child=self._child_name(child), delay=round(delay, 6), attempt=child.attempt)
+        self.log.info("restart_scheduled", child=self._child_name(child), delay=round(delay, 6), attempt=child.attempt)
 
     def _give_up(self, child: Child, event: str, **limit: Any) -> None:
         """Restarting does not help: stop all children and exit ``shutdown`` (``terminate``)."""
-        self._log.error(event, child=self._child_name(child), reason=format_reason(child.reason), **limit)
+        self.log.error(event, child=self._child_name(child), reason=format_reason(child.reason), **limit)
         raise Stop("shutdown")
 
     # Starting and stopping one child -----------------------------------------------------
 
-    async def _start(self, child: Child) -> Pid:
-        """Start ``child``; raises ``StartFailed`` or ``NameTaken`` as ``start_link`` does."""
+    async def _start(self, child: Child) -> Pid | None:
+        """Start ``child``; raises ``StartFailed`` or ``NameTaken`` as ``start_link`` does.
+
+        Returns:
+            Its pid, or ``None`` if its ``init`` returned ``Ignore``.
+        """
         spec = child.spec
         await self._cancel_restart(child)
-        child.pid = await self.start_link(
-            spec.actor,
-            *spec.args,
-            *child.extra,
-            kwargs=spec.kwargs,
-            shutdown=spec.shutdown_timeout,
-            name=spec.name,
-            core=child.core if child.core is not None else spec.core,
-            memory=spec.memory,
-        )
-        child.core = child.pid.core  # a restart goes back here, unless the core failed
+        try:
+            pid = await self.start_link(
+                spec.actor,
+                *spec.args,
+                *child.extra,
+                kwargs=spec.kwargs,
+                shutdown=spec.shutdown_timeout,
+                name=spec.name,
+                core=child.core if child.core is not None else spec.core,
+                memory=spec.memory,
+            )
+        except StartIgnored:
+            # OTP's ``ignore``: no process; the spec stays (a temporary or dynamic child is let go).
+            child.pid = None
+            self.log.info("child_ignored", child=self._child_name(child))
+            self._ignored(child)
+            return None
+        child.pid = pid
+        child.starts += 1
+        child.core = pid.core  # a restart goes back here, unless the core failed
         child.started_at = self.runtime.now()
         self._started(child)
-        self._log.info("child_started", child=self._child_name(child), pid=repr(child.pid))
+        self.log.info("child_started", child=self._child_name(child), pid=repr(child.pid))
         stashed, child.stashed = child.stashed, ()
         for msg in stashed:
             self.cast(child.pid, msg)
         return child.pid
 
-    async def _start_for_call(self, child: Child) -> Pid:
+    async def _start_for_call(self, child: Child) -> Pid | None:
         """Start ``child`` for a management call: a failure is the caller's error (OTP's
         ``{error, Reason}``), not the supervisor's crash."""
         try:
@@ -288,7 +308,7 @@ class BaseSupervisor(Actor):
         await shut_down(self, pausing, "brutal_kill")
         child.stashed += stashed
         if dropped:
-            self._log.warning("casts_dropped_while_restarting", child=self._child_name(child), dropped=dropped)
+            self.log.warning("casts_dropped_while_restarting", child=self._child_name(child), dropped=dropped)
 
     async def _terminate(self, child: Child) -> None:
         """Stop ``child`` on purpose (ending a due restart), as OTP's ``shutdown``."""
@@ -303,11 +323,11 @@ class BaseSupervisor(Actor):
         ended = child.spec.restart != "permanent" and is_shutdown(reason)
         # Any other reason is OTP's shutdown_error: the child died of something else first,
         # or outlived its shutdown time and was killed.
-        report = self._log.info if expected or ended else self._log.error
+        report = self.log.info if expected or ended else self.log.error
         report("child_terminated", child=self._child_name(child), reason=format_reason(reason), on_purpose=True)
 
     def _report_shutdown(self, reason: Any) -> None:
-        report = self._log.info if is_shutdown(reason) else self._log.error
+        report = self.log.info if is_shutdown(reason) else self.log.error
         report("shutdown", reason=format_reason(reason))
 
     # Management calls --------------------------------------------------------------------
@@ -315,7 +335,7 @@ class BaseSupervisor(Actor):
     async def handle_call(self, msg: Any, caller: Caller) -> Any:
         handler = self.REQUESTS.get(type(msg))
         if handler is None:
-            self._log.warning("unknown_request", request=repr(msg))
+            self.log.warning("unknown_request", request=repr(msg))
             caller.fail(SupervisorError("unknown_request", None, self._requests_known(msg)))
             return NoReply
         try:
@@ -327,10 +347,16 @@ class BaseSupervisor(Actor):
     def handle_cast(self, msg: Any) -> None:
         """Nothing is cast to a supervisor: log and ignore, as gen_server does with stray
         messages, rather than take the tree down."""
-        self._log.warning("unexpected_cast", message=repr(msg))
+        self.log.warning("unexpected_cast", message=repr(msg))
+
+    def _report(self, child: Child, child_id: Hashable) -> ChildReport:
+        """One child as ``tree_health`` shows it."""
+        state = "restarting" if child.restarting else "running" if child.pid is not None else "stopped"
+        reason = None if child.reason is None else format_reason(child.reason)
+        return ChildReport(child_id, child.pid, child.spec.type, state, max(0, child.starts - 1), reason)
 
     def _requests_known(self, msg: Any) -> str:
-        functions = ", ".join(request.function for request in self.REQUESTS)
+        functions = ", ".join(getattr(request, "function") for request in self.REQUESTS)
         return (
             f"{type(self).__name__} answers only the requests of {functions}; call those "
             f"functions, e.g. await which_children(rt, supervisor) (got {msg!r})"

@@ -71,3 +71,18 @@ class ChildRestarting(RuntimeError):
 
     def __str__(self) -> str:
         return f"child {self.child_id!r} ({self.name!r}) is restarting; retry later"
+
+
+class ConfigError(ValueError):
+    """Raised when a config file has problems; lists every one, each with its file, line,
+    column and path (``problems`` holds them, in the order of the files' text)."""
+
+    def __init__(self, problems: Any) -> None:
+        self.problems = tuple(problems)
+        super().__init__(*self.problems)
+
+    def __str__(self) -> str:
+        count = len(self.problems)
+        lines = [f"{count} problem{'s' if count != 1 else ''} in the config:"]
+        lines.extend(str(problem) for problem in self.problems)
+        return "\n".join(lines)

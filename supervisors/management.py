@@ -21,6 +21,7 @@ from .errors import InvalidChildSpec, SupervisorError
 __all__ = [
     "CountChildren",
     "DeleteChild",
+    "DescribeChildren",
     "GetChildspec",
     "RestartChild",
     "StartChild",
@@ -31,6 +32,7 @@ __all__ = [
     "count_children",
     "delete_child",
     "get_childspec",
+    "manage",
     "restart_child",
     "start_child",
     "start_dynamic_child",
@@ -106,6 +108,13 @@ class RestartChild:
 
 
 @message
+class DescribeChildren:
+    """Sent by ``tree_health``: each child's state, restarts and last exit reason."""
+
+    function: ClassVar[str] = "tree_health"
+
+
+@message
 class DeleteChild:
     """Sent by ``delete_child``."""
 
@@ -113,10 +122,13 @@ class DeleteChild:
     child_id: Hashable
 
 
-async def _manage(runtime: Runtime, supervisor: Pid | Hashable, request: Any) -> Any:
-    # No timeout, as OTP's ``call(Supervisor, Req, infinity)``: a start or a stop takes as
-    # long as the child's init or shutdown, which the child spec already bounds.
-    result = await runtime.call(supervisor, request, timeout=None)
+async def manage(runtime: Runtime, supervisor: Pid | Hashable, request: Any, timeout: float | None = None) -> Any:
+    """Send a management request and raise the error a supervisor answers with.
+
+    No timeout by default, as OTP's ``call(Supervisor, Req, infinity)``: a start or a stop takes
+    as long as the child's init or shutdown, which the child spec already bounds.
+    """
+    result = await runtime.call(supervisor, request, timeout=timeout)
     if isinstance(result, (SupervisorError, InvalidChildSpec)):
         raise result
     return result
@@ -129,7 +141,7 @@ async def which_children(runtime: Runtime, supervisor: Pid | Hashable) -> tuple[
     (retried after a failed start, or pausing under backoff). A ``DynamicSupervisor``'s ids
     are ``None``.
     """
-    return await _manage(runtime, supervisor, WhichChildren())
+    return await manage(runtime, supervisor, WhichChildren())
 
 
 async def which_child(runtime: Runtime, supervisor: Pid | Hashable, child_id: Hashable) -> ChildInfo:
@@ -140,13 +152,13 @@ async def which_child(runtime: Runtime, supervisor: Pid | Hashable, child_id: Ha
         SupervisorError: ``not_found``; ``simple_one_for_one`` for a dynamic supervisor
             given anything but a pid.
     """
-    return await _manage(runtime, supervisor, WhichChild(child_id))
+    return await manage(runtime, supervisor, WhichChild(child_id))
 
 
 async def count_children(runtime: Runtime, supervisor: Pid | Hashable) -> dict[str, int]:
     """Counts of ``specs``, ``active`` children, ``supervisors``, ``workers``, and
     ``restarts`` done so far (every restart, with or without backoff)."""
-    return dict(await _manage(runtime, supervisor, CountChildren()))
+    return dict(await manage(runtime, supervisor, CountChildren()))
 
 
 async def get_childspec(runtime: Runtime, supervisor: Pid | Hashable, child_id: Hashable) -> ChildSpec:
@@ -157,7 +169,7 @@ async def get_childspec(runtime: Runtime, supervisor: Pid | Hashable, child_id: 
     Raises:
         SupervisorError: ``not_found``.
     """
-    return await _manage(runtime, supervisor, GetChildspec(child_id))
+    return await manage(runtime, supervisor, GetChildspec(child_id))
 
 
 async def start_child(runtime: Runtime, supervisor: Pid | Hashable, spec: ChildSpec) -> Pid:
@@ -169,7 +181,7 @@ async def start_child(runtime: Runtime, supervisor: Pid | Hashable, spec: ChildS
         SupervisorError: ``already_present``, ``already_started``, ``start_failed``.
         TypeError: ``spec`` holds a mutable value (it is sent as a message).
     """
-    return await _manage(runtime, supervisor, StartChild(spec))
+    return await manage(runtime, supervisor, StartChild(spec))
 
 
 async def start_dynamic_child(runtime: Runtime, supervisor: Pid | Hashable, *extra: Any) -> Pid:
@@ -178,7 +190,7 @@ async def start_dynamic_child(runtime: Runtime, supervisor: Pid | Hashable, *ext
     Raises:
         SupervisorError: ``max_children`` reached, or ``start_failed``.
     """
-    return await _manage(runtime, supervisor, StartDynamicChild(extra))
+    return await manage(runtime, supervisor, StartDynamicChild(extra))
 
 
 async def terminate_child(runtime: Runtime, supervisor: Pid | Hashable, child_id: Hashable) -> None:
@@ -190,7 +202,7 @@ async def terminate_child(runtime: Runtime, supervisor: Pid | Hashable, child_id
         SupervisorError: ``not_found``; ``simple_one_for_one`` for a dynamic supervisor given
             anything but a pid.
     """
-    await _manage(runtime, supervisor, TerminateChild(child_id))
+    await manage(runtime, supervisor, TerminateChild(child_id))
 
 
 async def restart_child(runtime: Runtime, supervisor: Pid | Hashable, child_id: Hashable) -> Pid:
@@ -200,7 +212,7 @@ async def restart_child(runtime: Runtime, supervisor: Pid | Hashable, child_id: 
         SupervisorError: ``not_found``, ``running``, ``restarting``, ``start_failed``;
             ``simple_one_for_one`` for a ``DynamicSupervisor``.
     """
-    return await _manage(runtime, supervisor, RestartChild(child_id))
+    return await manage(runtime, supervisor, RestartChild(child_id))
 
 
 async def delete_child(runtime: Runtime, supervisor: Pid | Hashable, child_id: Hashable) -> None:
@@ -210,4 +222,4 @@ async def delete_child(runtime: Runtime, supervisor: Pid | Hashable, child_id: H
         SupervisorError: ``not_found``, ``running``, ``restarting``; ``simple_one_for_one``
             for a ``DynamicSupervisor``.
     """
-    await _manage(runtime, supervisor, DeleteChild(child_id))
+    await manage(runtime, supervisor, DeleteChild(child_id))

@@ -17,15 +17,16 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-import attrs
 from neural_actors.runtime import FrozenDict, NameTaken, Pid, StartFailed, Stop, format_reason
 
 from .child_spec import ChildSpec, SupervisorFlags, check_childspec, check_childspecs
 from .engine import RESTARTING, BaseSupervisor, Child, lookup
 from .errors import InvalidChildSpec, SupervisorError
+from .health import ChildReport
 from .management import (
     CountChildren,
     DeleteChild,
+    DescribeChildren,
     GetChildspec,
     RestartChild,
     StartChild,
@@ -57,6 +58,10 @@ class Supervisor(BaseSupervisor):
         self._setup(flags)
         self.children: list[Child] = []
         self.by_id: dict[Hashable, Child] = {}
+        # pid -> child; may hold pids of children since stopped, checked on lookup and pruned
+        # when it outgrows the children: a linear search per exit made a supervisor whose
+        # thousands of children all died quadratic.
+        self.by_pid: dict[Pid, Child] = {}
         self.strategy = STRATEGIES[flags.strategy]
         for spec in children:
             child = self._add(spec)
@@ -64,7 +69,7 @@ class Supervisor(BaseSupervisor):
                 await self._start(child)
             except (StartFailed, NameTaken) as failure:
                 reason = failure.reason if type(failure) is StartFailed else failure
-                self._log.error("start_error", child=spec.id, reason=format_reason(reason))
+                self.log.error("start_error", child=spec.id, reason=format_reason(reason))
                 await self._terminate_all()
                 raise Stop(("shutdown", ("failed_to_start_child", spec.id, reason))) from None
 
@@ -89,7 +94,8 @@ class Supervisor(BaseSupervisor):
         del self.by_id[child.key]
 
     def _by_pid(self, pid: Pid) -> Child | None:
-        return next((c for c in self.children if c.pid == pid), None)
+        child = self.by_pid.get(pid)
+        return child if child is not None and child.pid == pid else None
 
     def _by_key(self, key: Hashable) -> Child | None:
         return self.by_id.get(key)
@@ -102,10 +108,17 @@ class Supervisor(BaseSupervisor):
             self._remove(child)
 
     def _started(self, child: Child) -> None:
+        if len(self.by_pid) >= 2 * len(self.children) + 16:
+            self.by_pid = {c.pid: c for c in self.children if c.pid is not None}
+        self.by_pid[child.pid] = child  # type: ignore[index]
         spec = child.spec
         if spec.restart == "temporary" and (spec.args or spec.kwargs):
             # Never restarted, so its arguments are dead weight (OTP drops them too).
-            child.spec = attrs.evolve(spec, start=(spec.actor, ()))
+            child.spec = spec.without_arguments()
+
+    def _ignored(self, child: Child) -> None:
+        if child.spec.restart == "temporary":
+            self._remove(child)
 
     def _auto_shutdown_due(self) -> bool:
         if self.flags.auto_shutdown == "any_significant":
@@ -119,6 +132,9 @@ class Supervisor(BaseSupervisor):
         return child.spec.id, RESTARTING if child.restarting else child.pid, child.spec.type
 
     # Management calls --------------------------------------------------------------------
+
+    async def _describe_children(self, _: DescribeChildren) -> tuple[ChildReport, ...]:
+        return tuple(self._report(child, child.spec.id) for child in self.children)
 
     async def _which_children(self, _: WhichChildren) -> tuple[tuple[Hashable, Pid | str | None, str], ...]:
         return tuple(map(self._info, self.children))
@@ -135,7 +151,7 @@ class Supervisor(BaseSupervisor):
     async def _get_childspec(self, request: GetChildspec) -> ChildSpec:
         return lookup(self.by_id, request.child_id).spec
 
-    async def _start_child(self, request: StartChild) -> Pid:
+    async def _start_child(self, request: StartChild) -> Pid | None:
         spec = request.spec
         if type(spec) is not ChildSpec:
             raise InvalidChildSpec(
@@ -145,21 +161,22 @@ class Supervisor(BaseSupervisor):
         existing = self.by_id.get(spec.id)
         if existing is not None:
             raise SupervisorError("already_started" if existing.pid is not None else "already_present", spec.id)
-        child = Child(spec, spec.id)
-        pid = await self._start_for_call(child)
-        self.children.append(child)
-        self.by_id[spec.id] = child
-        return pid
+        child = self._add(spec)
+        try:
+            return await self._start_for_call(child)  # an ignored temporary child is removed there
+        except BaseException:
+            self._remove(child)
+            raise
 
     async def _terminate_child(self, request: TerminateChild) -> None:
         child = lookup(self.by_id, request.child_id)
         await self._terminate(child)
         if child.stashed:  # casts kept for a restart that will not come
-            self._log.warning("casts_dropped_while_restarting", child=child.key, dropped=len(child.stashed))
+            self.log.warning("casts_dropped_while_restarting", child=child.key, dropped=len(child.stashed))
             child.stashed = ()
         self._stopped(child)
 
-    async def _restart_child(self, request: RestartChild) -> Pid:
+    async def _restart_child(self, request: RestartChild) -> Pid | None:
         child = self._stopped_child(request.child_id)
         return await self._start_for_call(child)
 
@@ -184,4 +201,5 @@ class Supervisor(BaseSupervisor):
         TerminateChild: _terminate_child,
         RestartChild: _restart_child,
         DeleteChild: _delete_child,
+        DescribeChildren: _describe_children,
     }

@@ -3,7 +3,7 @@
 import asyncio
 
 import pytest
-from neural_actors.runtime import Actor, ActorExited, Runtime, StartFailed, Stop
+from neural_actors.runtime import Actor, ActorExited, Ignore, Runtime, StartFailed, StartIgnored, Stop
 
 from .helpers import Continuing, Get, Recorder
 
@@ -189,3 +189,87 @@ async def test_a_mutable_exit_reason_is_refused_at_send(actor_runtime: Runtime) 
     with pytest.raises(TypeError, match="exit reason: dict is mutable"):
         actor_runtime.exit(pid, {"why": "mutable"})
     assert actor_runtime.is_alive(pid)
+
+
+class Quiet(Actor):
+    """Counts idle timeouts; any message starts the silence again."""
+
+    idle_timeout = 2.0
+
+    def init(self) -> None:
+        self.timeouts: list = []
+
+    def handle_cast(self, msg):
+        if msg == "stop_waiting":
+            self.idle_timeout = None
+
+    def handle_timeout(self):
+        self.timeouts.append(self.runtime.now())
+
+    def handle_call(self, msg, caller):
+        return tuple(self.timeouts)
+
+
+@pytest.mark.asyncio
+async def test_idle_timeout_runs_after_silence_and_restarts_with_each_message(actor_runtime: Runtime) -> None:
+    """gen_server's timeout: ``handle_timeout`` after ``idle_timeout`` s without a message."""
+    pid = actor_runtime.spawn(Quiet)
+    await asyncio.sleep(1.5)
+    actor_runtime.cast(pid, "poke")  # at 1.5: the silence starts again
+    await asyncio.sleep(4.5)  # timeouts at 3.5 and 5.5
+    actor_runtime.cast(pid, "stop_waiting")  # at 6.0
+    await asyncio.sleep(10)
+
+    assert (3.5, 5.5) == await actor_runtime.call(pid, Get())
+
+
+class Secretive(Actor):
+    def init(self) -> None:
+        self.count = 3
+        self.password = "hunter2"
+        self.buffer = [1, 2]
+
+    def format_status(self, state):
+        return {**state, "password": "***"}
+
+
+@pytest.mark.asyncio
+async def test_get_state_shows_a_snapshot_through_format_status(actor_runtime: Runtime) -> None:
+    """``sys:get_state``: immutable values as they are, others by repr, secrets hidden."""
+    pid = actor_runtime.spawn(Secretive)
+
+    state = await actor_runtime.get_state(pid)
+    status = await actor_runtime.get_status(pid)
+
+    assert {"count": 3, "password": "***", "buffer": "[1, 2]"} == dict(state)
+    assert (pid, "idle", state) == (status.info.pid, status.info.state, status.state)
+
+
+class SlowStart(Actor):
+    async def init(self) -> None:
+        await asyncio.sleep(60)
+
+
+@pytest.mark.asyncio
+async def test_start_timeout_kills_a_slow_init_and_says_so(actor_runtime: Runtime) -> None:
+    """``start(..., timeout=T)``: past T the process is killed and the start fails ``timeout``."""
+    with pytest.raises(StartFailed, match="SlowStart failed to start: timeout"):
+        await actor_runtime.start(SlowStart, timeout=5)
+
+    assert 5 == actor_runtime.now()
+    await actor_runtime.wait_idle()
+    assert [] == actor_runtime.processes()
+
+
+class Declining(Actor):
+    def init(self) -> Ignore:
+        return Ignore()
+
+
+@pytest.mark.asyncio
+async def test_init_returning_ignore_exits_normally_and_start_says_so(actor_runtime: Runtime) -> None:
+    """OTP's ``ignore``: the process exits ``normal``; ``start`` raises ``StartIgnored``."""
+    with pytest.raises(StartIgnored, match="Declining declined to start"):
+        await actor_runtime.start(Declining)
+
+    assert [] == actor_runtime.processes()

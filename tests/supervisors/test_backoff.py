@@ -17,6 +17,8 @@ from neural_actors.supervisors import (
     which_children,
 )
 
+from ..journal import Journal
+
 
 class Flaky(Actor):
     """Records the virtual time of each start; crashes when cast to."""
@@ -96,7 +98,7 @@ async def crash(rt: Runtime, sup) -> None:
 @pytest.mark.asyncio
 async def test_restarts_pause_longer_after_each_quick_failure(actor_runtime: Runtime) -> None:
     """Quick successive crashes are restarted after 1, 2, 4 s, not counted against intensity."""
-    starts: list = []
+    starts = Journal()
     spec = ChildSpec(id="f", start=(Flaky, (starts,)), backoff=Backoff(min=1, max=8, random_factor=0, reset_after=100))
     sup = await actor_runtime.start(Supervisor, SupervisorFlags(intensity=0), [spec])
     for _ in range(3):
@@ -110,7 +112,7 @@ async def test_restarts_pause_longer_after_each_quick_failure(actor_runtime: Run
 @pytest.mark.asyncio
 async def test_pause_resets_after_a_stable_period(actor_runtime: Runtime) -> None:
     """A child that ran for ``reset_after`` restarts after ``min`` again."""
-    starts: list = []
+    starts = Journal()
     spec = ChildSpec(id="f", start=(Flaky, (starts,)), backoff=Backoff(min=1, max=8, random_factor=0, reset_after=5))
     sup = await actor_runtime.start(Supervisor, SupervisorFlags(), [spec])
     await crash(actor_runtime, sup)
@@ -127,7 +129,7 @@ async def test_pause_resets_after_a_stable_period(actor_runtime: Runtime) -> Non
 @pytest.mark.asyncio
 async def test_terminate_child_cancels_a_pending_restart(actor_runtime: Runtime) -> None:
     """A child terminated while pausing stays stopped."""
-    starts: list = []
+    starts = Journal()
     spec = ChildSpec(id="f", start=(Flaky, (starts,)), backoff=Backoff(min=1, random_factor=0))
     sup = await actor_runtime.start(Supervisor, SupervisorFlags(), [spec])
     await crash(actor_runtime, sup)
@@ -212,7 +214,7 @@ async def test_failed_starts_wait_growing_pauses_then_the_supervisor_gives_up(ac
     here), and after ``max_restarts`` (10 by default) the supervisor gives up: it exits
     ``shutdown``, as when its intensity is reached, and says why."""
     rt = actor_runtime
-    starts: list = []
+    starts = Journal()
     spec = ChildSpec(id="f", start=(FailsToRestart, (starts,)), backoff=Backoff(min=1, max=30, random_factor=0))
     sup = await rt.start(Supervisor, SupervisorFlags(intensity=1), [spec])
     crashed_at = await crash_after(rt, sup, 100)
@@ -231,7 +233,7 @@ async def test_failed_starts_wait_growing_pauses_then_the_supervisor_gives_up(ac
 async def test_without_max_restarts_failed_starts_are_retried_for_ever(actor_runtime: Runtime) -> None:
     """``max_restarts=None`` keeps retrying, every ``max`` seconds once the pauses are capped."""
     rt = actor_runtime
-    starts: list = []
+    starts = Journal()
     backoff = Backoff(min=1, max=30, random_factor=0, max_restarts=None)
     sup = await rt.start(Supervisor, SupervisorFlags(intensity=1), [ChildSpec(id="f", start=(FailsToRestart, (starts,)), backoff=backoff)])
     crashed_at = await crash_after(rt, sup, 0)
@@ -255,7 +257,7 @@ class RunsFor(Actor):
 
 async def pauses(rt: Runtime, backoff: Backoff, runs: tuple) -> list[float]:
     """The pauses before each restart of a child that runs ``runs`` seconds each time."""
-    starts: list = []
+    starts = Journal()
     sup = await rt.start(Supervisor, SupervisorFlags(), [ChildSpec(id="r", start=(RunsFor, (starts, runs)), backoff=backoff)])
     await asyncio.sleep(sum(runs[:-1]) + 60)
     await rt.stop(sup)
@@ -276,7 +278,7 @@ async def test_max_restarts_counts_quick_crashes_in_a_row(actor_runtime: Runtime
     """Restarts in a row are counted whether the start failed or the child crashed soon after
     (before ``reset_after``): the third quick crash under ``max_restarts=3`` ends the supervisor."""
     rt = actor_runtime
-    starts: list = []
+    starts = Journal()
     backoff = Backoff(min=1, max=9, random_factor=0, max_restarts=3)
     sup = await rt.start(Supervisor, SupervisorFlags(), [ChildSpec(id="r", start=(RunsFor, (starts, (1, 1, 1, 1))), backoff=backoff)])
 
@@ -300,7 +302,7 @@ async def test_casts_stashed_across_a_failed_start_reach_the_restarted_child(act
     """The name stays held through a failed start, and the casts stashed in both pauses (up to
     ``stash``) are delivered in order to the child that finally starts."""
     rt = actor_runtime
-    starts: list = []
+    starts = Journal()
     backoff = Backoff(min=5, random_factor=0, stash=3)
     await rt.start(Supervisor, SupervisorFlags(), [ChildSpec(id="n", start=(NamedFlaky, (starts,)), backoff=backoff, name="svc")])
     rt.cast("svc", "boom")

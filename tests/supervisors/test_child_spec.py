@@ -3,7 +3,7 @@ numbers must be finite; ``check_childspecs`` checks a list of specs as a supervi
 
 import numpy as np
 import pytest
-from neural_actors.runtime import Actor, check_immutable, freeze
+from neural_actors.runtime import Actor, FrozenDict, check_immutable, freeze
 from neural_actors.supervisors import (
     Backoff,
     ChildSpec,
@@ -24,6 +24,13 @@ def worker(**fields) -> ChildSpec:
     return ChildSpec(**{"id": "w", "start": (Worker, ()), **fields})
 
 
+class Opaque:
+    """A value of a class the immutability check does not know."""
+
+    def __repr__(self) -> str:
+        return "Opaque()"
+
+
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
@@ -33,8 +40,14 @@ def worker(**fields) -> ChildSpec:
         ({"start": "mfa"}, "start: must be a tuple (actor_class, args) or (actor_class, args, kwargs) (got 'mfa', a str)"),
         ({"start": ()}, "start: must be a tuple (actor_class, args) or (actor_class, args, kwargs) (got (), a tuple)"),
         ({"start": (int, ())}, "start[0]: must be an Actor subclass (got <class 'int'>, a type)"),
-        ({"start": (Worker, [1])}, "start[1]: must be a tuple of positional arguments (got [1], a list)"),
+        ({"start": (Worker, "ab")}, "start[1]: must be a tuple of positional arguments (got 'ab', a str)"),
         ({"start": (Worker, (), [1])}, "start[2]: must be a dict of keyword arguments (got [1], a list)"),
+        (
+            {"start": (Worker, (Opaque(),))},
+            "start[1]: must hold immutable values, reused at every restart (start[1][0]: Opaque is not a known "
+            "immutable type; make it a @message, or declare it with register_immutable(Opaque) if its instances "
+            "never change) (got (Opaque(),), a tuple)",
+        ),
         ({"restart": "permenant"}, "restart: must be one of permanent, transient, temporary (got 'permenant', a str)"),
         ({"shutdown": -1}, "shutdown: must be 'brutal_kill', 'infinity' or a finite number of seconds >= 0 (got -1, an int)"),
         ({"shutdown": INF}, "shutdown: must be 'brutal_kill', 'infinity' or a finite number of seconds >= 0 (got inf, a float)"),
@@ -125,3 +138,12 @@ def test_long_values_are_shortened_in_messages() -> None:
         worker(id=[freeze(np.zeros(3))] * 1000)
 
     assert len(str(info.value)) < 200
+
+
+def test_start_arguments_are_frozen_so_no_restart_sees_what_another_did() -> None:
+    """Lists become tuples and dicts FrozenDicts: a restarted child gets the arguments the
+    spec was made with, whatever an earlier incarnation did to its own."""
+    spec = ChildSpec(id="w", start=(Worker, [[1, 2], {"k": [3]}], {"opts": [4]}))
+
+    assert ((1, 2), FrozenDict({"k": (3,)})) == spec.args
+    assert {"opts": (4,)} == spec.kwargs

@@ -13,13 +13,17 @@ from neural_actors.supervisors import (
 )
 
 
+#: How many of the next starts of each named worker fail (a test sets it while the tree runs).
+FAILING: dict[str, int] = {}
+
+
 class Worker(Actor):
     """Exits as cast: ``normal`` and ``shutdown`` by stopping, anything else by crashing; its
-    next ``failing[name]`` starts fail."""
+    next ``FAILING[name]`` starts fail."""
 
-    def init(self, name: str, failing: dict | None = None) -> None:
-        if failing and failing.get(name):
-            failing[name] -= 1
+    def init(self, name: str) -> None:
+        if FAILING.get(name):
+            FAILING[name] -= 1
             raise RuntimeError(f"{name} cannot start")
 
     def handle_cast(self, msg):
@@ -86,9 +90,8 @@ async def test_a_failed_restart_and_an_abnormal_shutdown_are_errors(actor_runtim
     """``start_error`` names the child and why it failed; a supervisor stopped with a reason
     other than shutdown reports its ``shutdown`` at error level."""
     rt = actor_runtime
-    failing: dict = {}
-    sup = await rt.start(Supervisor, SupervisorFlags(intensity=5), [ChildSpec(id="w", start=(Worker, ("w", failing)))])
-    failing["w"] = 1
+    sup = await rt.start(Supervisor, SupervisorFlags(intensity=5), [ChildSpec(id="w", start=(Worker, ("w",)))])
+    FAILING["w"] = 1
     await exit_child(rt, sup, "crash")
     rt.exit(sup, "lost_parent")
     await rt.wait_exit(sup)

@@ -14,6 +14,8 @@ from neural_actors.supervisors import (
     which_children,
 )
 
+from ..journal import Journal
+
 
 class Worker(Actor):
     """Logs its start and stop to a shared list; exits as told by casts."""
@@ -59,7 +61,7 @@ async def start_tree(rt: Runtime, strategy: str, log: list, intensity: int = 10)
 
 async def crash_b(rt: Runtime, strategy: str) -> tuple[dict, dict, list]:
     """Start children a, b, c under ``strategy``, crash b; returns pids before, after, and the log."""
-    log: list = []
+    log = Journal()
     sup = await start_tree(rt, strategy, log)
     before = await pids(rt, sup)
     log.clear()
@@ -99,7 +101,7 @@ async def test_rest_for_one_restarts_the_failed_child_and_those_after_it(actor_r
 @pytest.mark.asyncio
 async def test_intensity_exceeded_stops_children_and_exits_shutdown(actor_runtime: Runtime, log_events: list) -> None:
     """More than ``intensity`` restarts within ``period`` makes the supervisor give up."""
-    log: list = []
+    log = Journal()
     sup = await actor_runtime.start(Supervisor, SupervisorFlags(intensity=1, period=5), workers(log, "a", "b"))
     actor_runtime.cast((await pids(actor_runtime, sup))["b"], "crash")
     await actor_runtime.wait_idle()
@@ -113,7 +115,7 @@ async def test_intensity_exceeded_stops_children_and_exits_shutdown(actor_runtim
 @pytest.mark.asyncio
 async def test_restarts_outside_the_period_do_not_accumulate(actor_runtime: Runtime) -> None:
     """The window slides: one crash per period, forever, is within intensity 1."""
-    log: list = []
+    log = Journal()
     sup = await actor_runtime.start(Supervisor, SupervisorFlags(intensity=1, period=5), workers(log, "a"))
     for _ in range(4):
         actor_runtime.cast((await pids(actor_runtime, sup))["a"], "crash")
@@ -127,7 +129,7 @@ async def test_restarts_outside_the_period_do_not_accumulate(actor_runtime: Runt
 @pytest.mark.asyncio
 async def test_failing_child_at_start_fails_the_supervisor_naming_it(actor_runtime: Runtime) -> None:
     """A child whose init fails makes start fail with the child's id and reason; earlier ones stop."""
-    log: list = []
+    log = Journal()
     children = [*workers(log, "a"), ChildSpec(id="bad", start=(FailsToStart, ()))]
 
     with pytest.raises(StartFailed) as info:
@@ -142,7 +144,7 @@ async def test_failing_child_at_start_fails_the_supervisor_naming_it(actor_runti
 @pytest.mark.asyncio
 async def test_escalation_through_three_levels(actor_runtime: Runtime) -> None:
     """A leaf supervisor that gives up is restarted by its parent; a root that gives up exits."""
-    log: list = []
+    log = Journal()
     leaf = ChildSpec(id="leaf", start=(Supervisor, (SupervisorFlags(intensity=0), workers(log, "w"))), type="supervisor")
     middle = ChildSpec(id="middle", start=(Supervisor, (SupervisorFlags(intensity=1), [leaf])), type="supervisor")
     root = await actor_runtime.start(Supervisor, SupervisorFlags(intensity=0), [middle])

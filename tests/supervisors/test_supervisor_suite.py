@@ -6,10 +6,6 @@ a tuple-spec and a map-spec twin of one case, one test covers both, as its docst
 order here (OTP lists the newest first).
 
 Not applicable, and why:
-- ``sup_start_ignore_init``, ``sup_start_ignore_child``, ``sup_start_ignore_temporary_child``,
-  ``sup_start_ignore_temporary_child_start_child``, ``..._start_child_simple``,
-  ``sup_start_ignore_permanent_child_start_child_simple``, ``simple_one_for_one_restart_ignore``:
-  a Python ``init`` cannot return ``ignore``; a child that should not run is left out.
 - ``extra_return``, ``simple_one_for_one_extra``'s ``{ok, Pid, Info}`` half: a start returns a
   pid only (``simple_one_for_one_extra`` is kept for its restart-with-own-arguments half).
 - ``get_callback_module``: callbacks are methods of an ``Actor`` class, not a module.
@@ -26,7 +22,7 @@ import gc
 import weakref
 
 import pytest
-from neural_actors.runtime import Actor, ActorExited, Runtime, StartFailed, Stop, message
+from neural_actors.runtime import Actor, ActorExited, Ignore, Runtime, StartFailed, StartIgnored, Stop, message
 from neural_actors.supervisors import (
     RESTARTING,
     ChildSpec,
@@ -1326,3 +1322,81 @@ async def test_which_children_simple_one_for_one(actor_runtime: Runtime) -> None
 
     await terminate_child(rt, sup, pid1)
     assert ((None, pid2, "worker"),) == await which_children(rt, sup)
+
+
+# sup_start_ignore: init returning Ignore (OTP's ignore) -------------------------------------
+
+#: How many more starts of each ignoring child say ``Ignore`` (by name); absent: always.
+IGNORING: dict[str, int] = {}
+
+
+class Ignoring(Actor):
+    """Returns ``Ignore()`` from init while ``IGNORING`` says so."""
+
+    def init(self, name: str) -> object:
+        left = IGNORING.get(name)
+        if left is None or left > 0:
+            if left is not None:
+                IGNORING[name] = left - 1
+            return Ignore()
+        return None
+
+    def handle_cast(self, msg):
+        raise RuntimeError("crash")
+
+
+class IgnoringSupervisor(Supervisor):
+    async def init(self, *args: object) -> object:
+        return Ignore()
+
+
+@pytest.mark.asyncio
+async def test_sup_start_ignore_init(actor_runtime: Runtime) -> None:
+    """A supervisor whose init returns ignore: start says so, nothing runs."""
+    with pytest.raises(StartIgnored):
+        await actor_runtime.start(IgnoringSupervisor, sup_flags(), [])
+
+    assert [] == actor_runtime.processes()
+
+
+@pytest.mark.asyncio
+async def test_sup_start_ignore_child(actor_runtime: Runtime) -> None:
+    """An ignoring permanent child is kept with no pid, at start and through start_child."""
+    sup = await actor_runtime.start(Supervisor, sup_flags(), [ChildSpec(id="child1", start=(Ignoring, ("c1",)))])
+
+    assert None is await start_child(actor_runtime, sup, ChildSpec(id="child2", start=(Ignoring, ("c2",))))
+    assert (("child1", None, "worker"), ("child2", None, "worker")) == await which_children(actor_runtime, sup)
+    assert (2, 0, 0, 2) == await counts(actor_runtime, sup)
+
+
+@pytest.mark.asyncio
+async def test_sup_start_ignore_temporary_child(actor_runtime: Runtime) -> None:
+    """An ignoring temporary child is not kept, at start or through start_child."""
+    temporary = ChildSpec(id="child1", start=(Ignoring, ("t1",)), restart="temporary")
+    sup = await actor_runtime.start(Supervisor, sup_flags(), [temporary])
+
+    assert None is await start_child(actor_runtime, sup, ChildSpec(id="child2", start=(Ignoring, ("t2",)), restart="temporary"))
+    assert () == await which_children(actor_runtime, sup)
+
+
+@pytest.mark.asyncio
+async def test_sup_start_ignore_permanent_child_start_child_simple(actor_runtime: Runtime) -> None:
+    """simple_one_for_one: an ignoring child is not added; start_child answers None."""
+    sup = await actor_runtime.start(DynamicSupervisor, ChildSpec(id="t", start=(Ignoring, ())))
+
+    assert None is await start_dynamic_child(actor_runtime, sup, "d1")
+    assert () == await which_children(actor_runtime, sup)
+
+
+@pytest.mark.asyncio
+async def test_simple_one_for_one_restart_ignore(actor_runtime: Runtime) -> None:
+    """A dynamic child that returns ignore when restarted is let go."""
+    IGNORING["d2"] = 0  # starts now; its restart ignores
+    sup = await actor_runtime.start(DynamicSupervisor, ChildSpec(id="t", start=(Ignoring, ())))
+    pid = await start_dynamic_child(actor_runtime, sup, "d2")
+    IGNORING["d2"] = 1
+    actor_runtime.cast(pid, "crash")
+    await actor_runtime.wait_idle()
+
+    assert () == await which_children(actor_runtime, sup)
+    assert actor_runtime.is_alive(sup)
