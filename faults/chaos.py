@@ -24,15 +24,15 @@ from typing import Any, Literal, final
 
 import attrs
 
-from neural_actors.runtime import Pid, Runtime, run
-from neural_actors.supervisors import ChildSpec
+from neural_actors.runtime import Runtime, run
+from neural_actors.supervisors import ChildSpec, start_tree
 
 from .accounting import MessageAccounting
 from .invariants import Violation, check_invariants, check_stopped
 from .load import Load, LoadGenerator, LoadStatistics
 from .plan import FaultPlan
 
-__all__ = ["ChaosReport", "run_chaos", "run_chaos_seeds", "start_tree"]
+__all__ = ["ChaosReport", "run_chaos", "run_chaos_seeds"]
 
 #: Seconds the runtime settles after the faults heal: the runtime's default call timeout, so a
 #: call made in the tree with it has ended by the time pending calls are checked.
@@ -98,23 +98,6 @@ class ChaosReport:
 
 def _pairs(pairs: Sequence[tuple[str, Any]]) -> str:
     return ", ".join(f"{key} {value}" for key, value in pairs) or "none"
-
-
-async def start_tree(rt: Runtime, tree: ChildSpec) -> Pid:
-    """Start ``tree`` (a child spec, normally a supervisor's) as a top-level process of ``rt``.
-
-    Raises:
-        StartFailed: its ``init`` failed.
-    """
-    return await rt.start(
-        tree.actor,
-        *tree.args,
-        kwargs=tree.kwargs,
-        name=tree.name,
-        shutdown=tree.shutdown_timeout,
-        core=tree.core,
-        memory=tree.memory,
-    )
 
 
 async def run_chaos(

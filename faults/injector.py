@@ -202,13 +202,13 @@ class FaultInjector:
             identities = frozenset(identity(resolve(pid)) for pid in self._victims(fault.target))
             if not identities:
                 return
-        self.hooks.inits.append(ArmedInit(index, fault.target, identities, fault.times))
-        self._record("fail_init_armed", index, fault.times, sorted(map(repr, identities or ())))
+        self.hooks.inits.append(ArmedInit(index, fault.target, identities, fault.inits))
+        self._record("fail_init_armed", index, fault.inits, sorted(map(repr, identities or ())))
 
     def _crash_after(self, index: int, fault: Any) -> None:
         for pid in self._victims(fault.target):
-            self.hooks.countdowns[pid] = [fault.messages, index]
-            self._record("crash_after_armed", index, pid, self._name(pid), fault.messages)
+            self.hooks.countdowns[pid] = [fault.after, index]
+            self._record("crash_after_armed", index, pid, self._name(pid), fault.after)
 
     def _process_hit(self, kind: str, index: int, pid: Pid) -> None:
         self._injected[kind] += 1

@@ -4,9 +4,9 @@ hits, gathered in a ``FaultPlan`` with an optional seed.
 Kinds, by what a firing does (see ``schedule.py``):
 
 - events on processes: ``Crash`` (raise inside the target's next handler), ``Kill``
-  (an untrappable exit), ``FailInit`` (the next ``times`` inits of matching processes raise:
-  the target's next restarts fail), ``CrashAfter`` (the target handles ``messages`` more
-  items, then the next one's handler raises);
+  (an untrappable exit), ``FailInit`` (the next ``inits`` inits of matching processes raise:
+  the target's next restarts fail), ``CrashAfter`` (the target handles ``after`` more items,
+  then the next one's handler raises);
 - message faults, while a window is open: ``Drop``, ``Delay``, ``Duplicate``, ``Reorder``;
 - conditions of the mesh, healed after ``duration``: ``FailCore``, ``FailLink``, ``SlowCore``,
   ``Partition``.
@@ -115,7 +115,7 @@ class Kill:
 @final
 @attrs.frozen
 class FailInit:
-    """Make the next ``times`` inits of processes matching ``target`` raise ``InjectedFault``.
+    """Make the next ``inits`` inits of processes matching ``target`` raise ``InjectedFault``.
 
     Armed at each firing; a restart of a crashed target is what usually comes next, so this is
     "fail its init on the next restart(s)". With ``target.pick`` the choice is made among live
@@ -126,20 +126,20 @@ class FailInit:
     kind: ClassVar[str] = "fail_init"
     category: ClassVar[Category] = "event"
     target: Target = attrs.field(converter=to_target, validator=_target)
-    times: int = attrs.field(default=1, validator=count("times"))
+    inits: int = attrs.field(default=1, validator=count("inits"))
     schedule: Schedule = attrs.field(default=Schedule(), validator=_schedule)
 
 
 @final
 @attrs.frozen
 class CrashAfter:
-    """The target handles ``messages`` more items after the firing; the next one's handler
-    raises ``InjectedFault``."""
+    """The target handles ``after`` more items after the firing; the next one's handler raises
+    ``InjectedFault``."""
 
     kind: ClassVar[str] = "crash_after"
     category: ClassVar[Category] = "event"
     target: Target = attrs.field(converter=to_target, validator=_target)
-    messages: int = attrs.field(default=1, validator=count("messages", least=0))
+    after: int = attrs.field(default=1, validator=count("after", least=0))
     schedule: Schedule = attrs.field(default=Schedule(), validator=_schedule)
 
 

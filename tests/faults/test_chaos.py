@@ -36,7 +36,7 @@ PLAN = FaultPlan(
         Crash(Target(glob="?", pick=1), Schedule(every=0.4)),
         Kill(Target(group="workers", pick=1), Schedule(at=0.2, every=0.5, probability=0.5)),
         FailInit(Target(glob="?", pick=1), schedule=Schedule(every=1.5)),
-        CrashAfter(Target(glob="?", pick=1), messages=5, schedule=Schedule(every=1.1)),
+        CrashAfter(Target(glob="?", pick=1), after=5, schedule=Schedule(every=1.1)),
         Drop(Messages(kinds=("cast", "call")), Schedule(probability=0.05)),
         Delay(0.005, jitter=0.01, schedule=Schedule(probability=0.2)),
         Duplicate(schedule=Schedule(probability=0.05)),

@@ -19,7 +19,7 @@ from neural_actors.faults import (
     SlowCore,
     Target,
 )
-from neural_actors.faults.chaos import start_tree
+from neural_actors.supervisors import start_tree
 from neural_actors.runtime import Actor, ActorExited, Runtime, Unreachable
 from neural_actors.supervisors import count_children
 
@@ -81,7 +81,7 @@ async def test_fail_init_fails_the_next_restarts_then_lets_one_through(actor_run
     """After a crash, the next two inits of ``a`` fail; the supervisor retries until one starts."""
     rt = actor_runtime
     await start_tree(rt, echo_tree("a", "b"))
-    injector = inject_faults(FaultPlan([FailInit("a", times=2, schedule=Schedule(at=1)), Kill("a", Schedule(at=1))]))
+    injector = inject_faults(FaultPlan([FailInit("a", inits=2, schedule=Schedule(at=1)), Kill("a", Schedule(at=1))]))
     await asyncio.sleep(2)
     await rt.wait_idle()
 
@@ -115,7 +115,7 @@ async def test_crash_after_lets_n_messages_through_then_crashes_on_the_next(acto
     """The target handles three items after the firing; the fourth raises."""
     rt = actor_runtime
     pid = await rt.start(Echo, name="e")
-    inject_faults(FaultPlan([CrashAfter("e", messages=3)]))
+    inject_faults(FaultPlan([CrashAfter("e", after=3)]))
     await asyncio.sleep(0.1)
     answers = [await rt.call("e", Ping(n)) for n in range(3)]
 

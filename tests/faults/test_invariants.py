@@ -20,7 +20,7 @@ from neural_actors.faults import (
     check_restarts,
     check_stopped,
 )
-from neural_actors.faults.chaos import start_tree
+from neural_actors.supervisors import start_tree
 from neural_actors.faults.transport import FaultTransport
 from neural_actors.runtime import CallTimeout, Runtime
 from neural_actors.runtime.registry import Registry

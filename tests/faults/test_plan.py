@@ -43,8 +43,8 @@ def test_every_kind_is_listed_by_its_name() -> None:
     [
         (lambda: Crash(None), "target: expected a Target, a name or a glob (got None)"),
         (lambda: Crash("w", schedule=1.0), "schedule: expected a Schedule (got 1.0)"),
-        (lambda: FailInit("w", times=0), "times: expected an int >= 1 (got 0)"),
-        (lambda: CrashAfter("w", messages=-1), "messages: expected an int >= 0 (got -1)"),
+        (lambda: FailInit("w", inits=0), "inits: expected an int >= 1 (got 0)"),
+        (lambda: CrashAfter("w", after=-1), "after: expected an int >= 0 (got -1)"),
         (lambda: Delay(seconds=0), "seconds: expected finite seconds > 0 (got 0)"),
         (lambda: Delay(jitter=-1), "jitter: expected finite seconds >= 0 (got -1)"),
         (lambda: Reorder(hold=0), "hold: expected finite seconds > 0 (got 0)"),

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 from neural_actors.faults import FailInit, FaultPlan, Kill, Schedule, Target, check_restarts
-from neural_actors.faults.chaos import start_tree
+from neural_actors.supervisors import start_tree
 from neural_actors.runtime import Runtime
 from neural_actors.supervisors import Backoff, ChildSpec, DynamicSupervisor, Supervisor, SupervisorFlags, start_dynamic_child
 
@@ -47,7 +47,7 @@ async def test_a_failed_start_retried_counts_toward_the_intensity(actor_runtime:
     """Each retry of a failing restart counts (OTP's rule): intensity 2 gives up on the third."""
     rt = actor_runtime
     root = await start_tree(rt, echo_tree("a", intensity=2, period=10))
-    injector = inject_faults(FaultPlan([FailInit("a", times=5, schedule=Schedule(at=1)), Kill("a", Schedule(at=1))]))
+    injector = inject_faults(FaultPlan([FailInit("a", inits=5, schedule=Schedule(at=1)), Kill("a", Schedule(at=1))]))
 
     assert "shutdown" == await rt.wait_exit(root)
     assert (("'root'", 1.0),) == injector.statistics().escalations

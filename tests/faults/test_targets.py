@@ -3,7 +3,7 @@ random pick among them; links on a message's route."""
 
 import pytest
 from neural_actors.faults import Link, Target
-from neural_actors.faults.chaos import start_tree
+from neural_actors.supervisors import start_tree
 from neural_actors.faults.targets import route_links
 from neural_actors.runtime import Mesh, Runtime
 from neural_actors.supervisors import ChildSpec, Supervisor, SupervisorFlags
