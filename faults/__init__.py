@@ -6,6 +6,7 @@ reads the ``faults:`` and ``load:`` sections registered here); see ``docs/faults
 """
 
 from .accounting import MessageAccounting as MessageAccounting
+from .chaos import DEFAULT_PLAN as DEFAULT_PLAN
 from .chaos import ChaosReport as ChaosReport
 from .chaos import run_chaos as run_chaos
 from .chaos import run_chaos_seeds as run_chaos_seeds
@@ -49,7 +50,7 @@ from .targets import Messages as Messages
 from .targets import Target as Target
 
 __all__ = [
-    "FAULT_KINDS", "INVARIANTS", "ChaosReport", "Crash", "CrashAfter", "Delay", "Drop",
+    "DEFAULT_PLAN", "FAULT_KINDS", "INVARIANTS", "ChaosReport", "Crash", "CrashAfter", "Delay", "Drop",
     "Duplicate", "FailCore", "FailInit", "FailLink", "Fault", "FaultInjector", "FaultPlan",
     "FaultPlanError", "FaultStatistics", "FaultsSection", "InjectedFault", "InvariantViolated",
     "Kill", "Link", "Load", "LoadGenerator", "LoadSection", "LoadStatistics", "MessageAccounting",

@@ -5,9 +5,10 @@ One run has three phases, as deterministic simulation testers separate safety fr
 
 1. **faults**: the tree starts, the plan is installed, the load runs, for ``duration``;
 2. **heal and settle**: the plan heals, the load stops (a call still waiting past its timeout
-   and a grace is hung), the runtime settles (``settle`` seconds, then idle); then the
-   invariants of a running runtime are checked: no pending call, no dead registry entry,
-   every message accounted for, restarts within each supervisor's intensity;
+   and a grace is hung), the runtime settles (until it is idle with no call pending, for
+   ``settle`` seconds at most); then the invariants of a running runtime are checked: no
+   pending call, no dead registry entry, every message accounted for, restarts within each
+   supervisor's intensity;
 3. **shutdown**: the runtime stops, and nothing may be left running.
 
 On the virtual clock a run is a pure function of (tree, load, plan, seed): the runtime's
@@ -24,21 +25,38 @@ from typing import Any, Literal, final
 
 import attrs
 
-from neural_actors.runtime import Runtime, run
-from neural_actors.supervisors import ChildSpec, start_tree
+from neural_actors.runtime import ActorExited, Pid, Runtime, run
+from neural_actors.supervisors import ChildHealth, ChildSpec, start_tree, tree_health
 
 from .accounting import MessageAccounting
 from .invariants import Violation, check_invariants, check_stopped
 from .load import Load, LoadGenerator, LoadStatistics
-from .plan import FaultPlan
+from .plan import Crash, Delay, Drop, FaultPlan, Kill, Reorder
+from .schedule import Schedule
+from .targets import Messages, Target
 
-__all__ = ["ChaosReport", "run_chaos", "run_chaos_seeds"]
+__all__ = ["DEFAULT_PLAN", "ChaosReport", "run_chaos", "run_chaos_seeds"]
 
 #: Seconds the runtime settles after the faults heal: the runtime's default call timeout, so a
 #: call made in the tree with it has ended by the time pending calls are checked.
 DEFAULT_SETTLE = 5.0
+#: How often settling looks again for calls still pending.
+SETTLE_STEP = 0.01
 
 Progress = Callable[[float, LoadStatistics], None]
+
+#: The plan a tree without one of its own is tried under: workers crash and are killed at
+#: random, a tenth of the messages arrive a little late, a few swap places or are lost. No
+#: mesh fault, so any tree can take it.
+DEFAULT_PLAN = FaultPlan(
+    (
+        Crash(Target(type="worker", pick=1), Schedule(every=0.5)),
+        Kill(Target(type="worker", pick=1), Schedule(at=0.25, every=1.0, probability=0.5)),
+        Delay(0.001, jitter=0.002, schedule=Schedule(probability=0.1)),
+        Reorder(hold=0.005, schedule=Schedule(probability=0.01)),
+        Drop(Messages(kinds=("cast", "call")), Schedule(probability=0.005)),
+    )
+)
 
 
 @final
@@ -139,7 +157,8 @@ async def run_chaos(
     options = {**(runtime or {}), "clock": clock, "seed": seed, "trace": True}
     began = loop.time()
     async with Runtime(**options) as rt:
-        await start_tree(rt, tree)
+        root = await start_tree(rt, tree)
+        paths = await _supervisor_paths(rt, root, tree)
         injector = plan.install(rt, seed=seed)
         clients = LoadGenerator(rt, load, seed=seed)
         clients.start()
@@ -152,10 +171,10 @@ async def run_chaos(
                 progress(done, clients.statistics())
         injector.heal()
         requests = await clients.stop()
-        await asyncio.sleep(settle)
-        await rt.wait_idle()
+        await _settle(rt, settle)
         violations = check_invariants(rt, injector)
         statistics = injector.statistics()
+        paths.update(await _supervisor_paths(rt, root, tree))
     violations.extend(check_stopped(rt))
     if requests.hung:
         violations.append(Violation("pending_calls", f"{requests.hung} load call(s) hung: no reply and no error past their timeout"))
@@ -168,13 +187,50 @@ async def run_chaos(
         elapsed=loop.time() - began,
         digest=rt.trace_digest() if clock == "virtual" else None,
         faults=statistics.injected,
-        restarts=statistics.restarts,
-        escalations=statistics.escalations,
+        restarts=tuple((paths.get(name, name), n) for name, n in statistics.restarts),
+        escalations=tuple((paths.get(name, name), t) for name, t in statistics.escalations),
         requests=requests,
         accounting=statistics.accounting,
         violations=tuple(violations),
         replay=replay if replay is not None else f"run_chaos(tree, plan, seed={seed}, duration={duration:g})",
     )
+
+
+async def _supervisor_paths(rt: Runtime, root: Pid, tree: ChildSpec) -> dict[str, str]:
+    """Each live supervisor's path of child ids (``root/pool/shard-0``), keyed as the restart
+    ledger names it (its name, else its pid): reports read better with the ids the config gave.
+    Taken at the start and at the end of a run, so first incarnations and last ones are named."""
+    try:
+        health = await tree_health(rt, root)
+    except ActorExited:
+        return {}
+    paths: dict[str, str] = {}
+
+    def walk(node: ChildHealth, path: str) -> None:
+        if node.type == "supervisor" and node.pid is not None:
+            info = rt.process_info(node.pid)
+            paths[repr(node.pid) if info is None or info.name is None else repr(info.name)] = path
+        for child in node.children:
+            walk(child, f"{path}/{child.id}")
+
+    walk(health.root, str(tree.id))
+    return paths
+
+
+async def _settle(rt: Runtime, settle: float) -> None:
+    """Wait until the runtime is idle with no call pending, or ``settle`` seconds have passed.
+
+    A call still pending then is a hang: the longest timeout a correct tree uses is shorter.
+    Returning early changes no verdict, and spares a tree that keeps working (a driver with a
+    job to finish) from running on for nothing.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settle
+    while True:
+        await rt.wait_idle()
+        if not rt.pending_calls() or loop.time() >= deadline:
+            return
+        await asyncio.sleep(min(SETTLE_STEP, deadline - loop.time()))
 
 
 def run_chaos_seeds(

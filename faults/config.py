@@ -83,6 +83,7 @@ class TargetNode:
         group: a group's key.
         subtree: a supervisor's name: every process below it.
         actor: a pattern over actor class names.
+        type: worker (any process but a supervisor) or supervisor.
         pick: choose this many of the matches at random (seeded).
     """
 
@@ -91,6 +92,7 @@ class TargetNode:
     group: str | None = None
     subtree: str | None = None
     actor: str | None = None
+    type: Literal["worker", "supervisor"] | None = None
     pick: int | None = None
 
     def target(self) -> Target:

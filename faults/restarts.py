@@ -25,11 +25,10 @@ from typing import Any, final
 import attrs
 
 from neural_actors.runtime import Exit, Pid, Runtime
-from neural_actors.supervisors import DynamicSupervisor, Supervisor
+
+from .targets import is_supervisor
 
 __all__ = ["RestartLedger"]
-
-_SUPERVISORS = (Supervisor, DynamicSupervisor)
 
 
 @attrs.define(eq=False)
@@ -69,13 +68,13 @@ class RestartLedger:
         """A timer message is on its way to ``target`` (the transport tells); remembered if the
         target is a supervisor, to tell a backoff restart from a counted one."""
         process = self._rt.delivery.resolve(target)
-        if process is not None and isinstance(process.actor, _SUPERVISORS):
+        if process is not None and is_supervisor(process.actor):
             self._timer_items[id(item)] = (item, target)
 
     def observe(self, process: Any, item: Any) -> None:
         """``process`` is about to handle ``item`` (called from ``before_dispatch``)."""
         actor = process.actor
-        if not isinstance(actor, _SUPERVISORS):
+        if not is_supervisor(actor):
             return
         watch = self._watches.get(process.pid)
         if watch is None:

@@ -1,7 +1,8 @@
 """What a fault hits: processes (``Target``), mesh links (``Link``) and messages (``Messages``).
 
 A ``Target`` selects processes by registered name, by a glob over names, by group, by
-supervisor subtree, by actor class; every filter given must match. ``pick`` then makes a
+supervisor subtree, by actor class, by type (worker or supervisor); every filter given must
+match. ``pick`` then makes a
 seeded random choice among the matches, drawn from the plan's one generator when the fault
 fires, so the same seed picks the same victims. A plain string stands for a target: a name, or
 a glob if it holds ``*``, ``?`` or ``[``.
@@ -20,17 +21,20 @@ from typing import Any, Protocol, final
 import attrs
 
 from neural_actors.runtime import Mesh, Pid, Runtime
+from neural_actors.supervisors import DynamicSupervisor, Supervisor
 
 from .errors import FaultPlanError
 from .validators import as_tuple, count, hashable, one_of, pattern, strings
 
-__all__ = ["DIRECTIONS", "MESSAGE_KINDS", "Link", "Messages", "Target", "to_target"]
+__all__ = ["DIRECTIONS", "MESSAGE_KINDS", "TYPES", "Link", "Messages", "Target", "is_supervisor", "to_target"]
 
 #: The signal kinds a message fault may select. Exit signals and downs are never touched: a lost
 #: exit would leave running a process its supervisor stopped (the mesh keeps them too).
 MESSAGE_KINDS = ("cast", "send", "call", "timer", "reply")
 DEFAULT_KINDS = ("cast", "send", "call", "timer")
 DIRECTIONS = ("+x", "-x", "+y", "-y")
+TYPES = ("worker", "supervisor")
+_SUPERVISORS = (Supervisor, DynamicSupervisor)
 _GLOB = frozenset("*?[")
 
 
@@ -55,6 +59,7 @@ class Target:
         group: a group key (``Runtime.join``).
         subtree: a supervisor's name or pid: every process below it (itself excluded).
         actor: a shell-style pattern over actor class names (``"*Worker"``).
+        type: ``worker`` (any process but a supervisor) or ``supervisor``, as child specs say.
         pick: choose this many of the matches at random (seeded); ``None``: all of them.
 
     Raises:
@@ -66,6 +71,7 @@ class Target:
     group: Hashable | None = attrs.field(default=None, validator=hashable("target.group"))
     subtree: Hashable | None = attrs.field(default=None, validator=hashable("target.subtree"))
     actor: str | None = attrs.field(default=None, validator=pattern("target.actor"))
+    type: str | None = attrs.field(default=None, validator=attrs.validators.optional(one_of("target.type", TYPES)))
     pick: int | None = attrs.field(default=None, validator=count("target.pick", optional=True))
 
     def matches(self, rt: Runtime, process: ProcessView) -> bool:
@@ -78,6 +84,8 @@ class Target:
         if self.group is not None and (not process.groups or self.group not in process.groups):
             return False
         if self.actor is not None and not fnmatch.fnmatchcase(type(process.actor).__name__, self.actor):
+            return False
+        if self.type is not None and is_supervisor(process.actor) != (self.type == "supervisor"):
             return False
         return self.subtree is None or _below(rt, process, self.subtree)
 
@@ -107,6 +115,11 @@ def _below(rt: Runtime, process: ProcessView, root: Hashable) -> bool:
             return False
         parent = ancestor.parent
     return False
+
+
+def is_supervisor(actor: Any) -> bool:
+    """True if ``actor`` runs a supervisor (static or dynamic)."""
+    return isinstance(actor, _SUPERVISORS)
 
 
 def to_target(value: Any) -> Any:

@@ -138,8 +138,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     callspec = getattr(item, "callspec", None)
     if report.failed and callspec is not None and "chaos_seed" in callspec.params:
         seed = callspec.params["chaos_seed"]
-        test = item.nodeid.split("[", 1)[0]
-        report.sections.append(("chaos", f"failed under chaos seed {seed}; replay it with:\n    pytest '{test}' --chaos-seed {seed}"))
+        # The full node id: with --chaos-seed the seed's id is generated again, the same.
+        command = f"pytest '{item.nodeid}' --chaos-seed {seed}"
+        report.sections.append(("chaos", f"failed under chaos seed {seed}; replay it with:\n    {command}"))
     return report
 
 

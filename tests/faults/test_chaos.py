@@ -93,7 +93,7 @@ def test_the_report_reads_as_text() -> None:
     (report,) = runs([5], duration=1.0)
     lines = report.render().splitlines()
 
-    assert "chaos run: seed 5, virtual clock, 1 s of faults and load (1.500 s in all)" == lines[0]
+    assert "chaos run: seed 5, virtual clock, 1 s of faults and load (1.007 s in all)" == lines[0]
     assert [
         "faults injected:", "restarts:", "escalations:", "requests:", "latency of ok calls:", "messages:",
         "trace digest:", "invariants: all hold",

@@ -65,6 +65,7 @@ def test_every_kind_is_listed_by_its_name() -> None:
         (lambda: Messages(cores=(1,)), "messages.cores: expected (source core, destination core), two ints >= 0 (got (1,))"),
         (lambda: Target(pick=0), "target.pick: expected an int >= 1 or None (got 0)"),
         (lambda: Target(glob=""), "target.glob: expected a non-empty pattern string or None (got '')"),
+        (lambda: Target(type="workers"), "target.type: expected one of worker, supervisor (got 'workers')"),
         (lambda: Target(name=["w"]), "target.name: expected a hashable name or None (got ['w'])"),
         (lambda: FaultPlan(["crash"]), "faults[0]: expected a fault (Crash, Kill, FailInit, CrashAfter, Drop, Delay, "
                                       "Duplicate, Reorder, FailCore, FailLink, SlowCore, Partition) (got 'crash')"),

@@ -36,6 +36,8 @@ async def tree(rt: Runtime) -> dict:
         (Target(subtree="root"), ["a", "b", "pool", "c", "d"]),
         (Target(subtree="pool"), ["c", "d"]),
         (Target(actor="Sil*"), ["e"]),
+        (Target(type="supervisor"), ["root", "pool"]),
+        (Target(type="worker", subtree="root"), ["a", "b", "c", "d"]),
         (Target(actor="Echo", subtree="root", glob="*[bc]"), ["b", "c"]),
         (Target(), ["root", "a", "b", "pool", "c", "d", "e"]),
         (Target(name="nobody"), []),

@@ -88,11 +88,11 @@ def test_the_chaos_marker_runs_a_test_once_per_seed(pytester: pytest.Pytester) -
 
     result.assert_outcomes(passed=4, failed=1)
     result.stdout.fnmatch_lines([f"test_chaos.py::test_under_drops?seed={seed}? seed {seed} *" for seed in range(5)])
-    result.stdout.fnmatch_lines(["*failed under chaos seed 3; replay it with:", "    pytest 'test_chaos.py::test_under_drops' --chaos-seed 3"])
+    result.stdout.fnmatch_lines(["*failed under chaos seed 3; replay it with:", "    pytest 'test_chaos.py::test_under_drops?seed=3?' --chaos-seed 3"])
     digests = _digests(result.stdout.str())
     assert 5 == len(set(digests.values()))
 
-    replay = pytester.runpytest("-p", "no:cacheprovider", "-s", "test_chaos.py::test_under_drops", "--chaos-seed", "3")
+    replay = pytester.runpytest("-p", "no:cacheprovider", "-s", "test_chaos.py::test_under_drops[seed=3]", "--chaos-seed", "3")
 
     replay.assert_outcomes(failed=1)
     assert {"3": digests["3"]} == _digests(replay.stdout.str())
