@@ -28,7 +28,10 @@ from neural_actors.runtime import Exit, Pid, Runtime
 
 from .targets import is_supervisor
 
-__all__ = ["RestartLedger"]
+__all__ = ["KEPT_ESCALATIONS", "RestartLedger"]
+
+#: Escalations a ledger keeps the name and time of; more are only counted.
+KEPT_ESCALATIONS = 1000
 
 
 @attrs.define(eq=False)
@@ -37,6 +40,7 @@ class _Watch:
 
     pid: Pid
     name: str
+    named: bool
     actor: Any
     intensity: int
     period: float
@@ -62,6 +66,7 @@ class RestartLedger:
         #: Restarts of supervisors no longer alive, by name (incarnations of a name add up).
         self._past: dict[str, int] = {}
         self._escalations: list[tuple[str, float]] = []
+        self.escalation_count = 0
         self._violations: list[str] = []
 
     def note_timer(self, target: Pid, item: Any) -> None:
@@ -78,9 +83,10 @@ class RestartLedger:
             return
         watch = self._watches.get(process.pid)
         if watch is None:
-            name = repr(process.name) if process.name is not None else repr(process.pid)
+            named = process.name is not None
+            name = repr(process.name) if named else repr(process.pid)
             flags = actor.flags
-            watch = _Watch(process.pid, name, actor, flags.intensity, float(flags.period), actor.restarts)
+            watch = _Watch(process.pid, name, named, actor, flags.intensity, float(flags.period), actor.restarts)
             self._watches[process.pid] = watch
         self._settle(watch)
         now = self._rt.now()
@@ -121,14 +127,19 @@ class RestartLedger:
                 watch.exceeded_count = len(window)
 
     def prune(self) -> None:
-        """Settle and fold in the supervisors that are gone (keeps memory flat in long runs)."""
+        """Settle and fold in the supervisors that are gone, so memory stays flat in long runs:
+        an unnamed one's restarts join those of its unnamed kind (its pid names nothing any
+        more), and only the first ``KEPT_ESCALATIONS`` escalations are kept (all are counted)."""
         alive = self._rt.is_alive
         for pid in [pid for pid in self._watches if not alive(pid)]:
             watch = self._watches.pop(pid)
             self._settle(watch)
-            self._past[watch.name] = self._past.get(watch.name, 0) + watch.total
+            name = watch.name if watch.named else f"(unnamed {type(watch.actor).__name__})"
+            self._past[name] = self._past.get(name, 0) + watch.total
             if watch.exceeded_at is not None:
-                self._escalations.append((watch.name, watch.exceeded_at))
+                self.escalation_count += 1
+                if len(self._escalations) < KEPT_ESCALATIONS:
+                    self._escalations.append((watch.name, watch.exceeded_at))
         for key in [key for key, (_, target) in self._timer_items.items() if not alive(target)]:
             del self._timer_items[key]
 
