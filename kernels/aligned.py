@@ -2,16 +2,16 @@
 
 numpy aligns its allocations to 16 bytes, so a row of float32 weights usually starts 16 bytes
 into a 64-byte cache line, and every 64-byte (AVX-512) load of it straddles two lines. The FFF
-kernels run 4-7% faster on weights that start on a line boundary, as torch allocates them
-(``docs/kernels-fff.md``, "Alignment").
+kernels run faster on weights that start on a line boundary, as torch allocates them
+(measured in ``docs/kernels-fff.md``, "Alignment").
 
 An array of ``HUGE_PAGE_MIN_BYTES`` or more also starts on a 2 MB boundary. numpy asks Linux
 for transparent huge pages for such allocations, but only whole 2 MB pages inside the array
 get one; the array's first and last partial pages stay in 4 KB pages, each a TLB entry of its
 own. Starting on a huge page puts all of a BERT-base FFF's 12 MB of ``w_in`` on six huge pages
-instead of five and 2 MB of small ones: 1.02-1.07x from 1 to 1,024 tokens, calls in random
-order. The package's weight loaders return such arrays; ``aligned`` makes one from weights
-built any other way.
+instead of five and 2 MB of small ones (measured in ``docs/kernels-fff.md``, "Huge pages").
+The package's weight loaders return such arrays; ``aligned`` makes one from weights built any
+other way.
 """
 
 from __future__ import annotations

@@ -5,10 +5,8 @@ around the caches.
 after another at random from memory arrive at a fraction of the memory's bandwidth. A prefetch
 into L2 (``prefetcht1`` on x86) takes none of L1's miss slots: issued for rows a kernel will
 read soon (the next tokens' nodes, the children of the node being evaluated), it keeps more of
-memory busy at once. Measured on one core of the 2-core box, over random 3 KB rows of a 400 MB
-array, four rows at a time: 6.2 GB/s plain, 12.4-12.8 GB/s with the next four rows prefetched
-into L2, 5.8-6.1 GB/s prefetched into L1 (``prefetcht0``, which takes the slots it was meant to
-spare); in a later run, with other tenants' load on the memory, 9.7 plain and 11.4-12.3 into L2.
+memory busy at once; a prefetch into L1 (``prefetcht0``) would take the very slots it was
+meant to spare. The figures are in ``docs/kernels-fff.md``, "Prefetch into L2".
 
 **Streaming stores.** A store to a line that is not in cache first reads the line from memory.
 An output too big to stay cached from one call to the next (megabytes of rows) is read that

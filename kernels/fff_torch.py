@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .aligned import aligned
+from .checks import check_shape
 
 __all__ = ["leaf_weights_from_fastfeedforward", "ultrafast_weights_from_state_dict"]
 
@@ -95,24 +96,20 @@ def leaf_weights_from_fastfeedforward(module: Any) -> dict[str, np.ndarray]:
             f"(got {type(getattr(module, 'activation', None)).__name__})"
         )
     node_w, node_b, w1, b1, w2, b2 = (_to_float32(getattr(module, a), a) for a in _LEAF_ATTRIBUTES)
-    leaves = w1.shape[0] if w1.ndim == 3 else 0
+    check_shape("w1s", w1, ("2**depth", "input_width", "leaf_width"))
+    check_shape("w2s", w2, ("2**depth", "leaf_width", "output_width"))
+    leaves, d_in, width = w1.shape
     depth = leaves.bit_length() - 1
     if leaves < 1 or 2**depth != leaves:
-        raise ValueError(
-            f"w1s must have shape (2**depth, input_width, leaf_width) (got {w1.shape})"
-        )
-    _, d_in, width = w1.shape
-    d_out = w2.shape[-1] if w2.ndim == 3 else -1
+        raise ValueError(f"w1s.shape[0] must be a power of two, 2**depth leaves (got {leaves})")
+    d_out = w2.shape[2]
     expected = {
         "node_weights": (node_w, (leaves - 1, d_in)), "node_biases": (node_b, (leaves - 1, 1)),
         "b1s": (b1, (leaves, width)), "w2s": (w2, (leaves, width, d_out)),
         "b2s": (b2, (leaves, d_out)),
     }
     for name, (array, shape) in expected.items():
-        if array.shape != shape:
-            raise ValueError(
-                f"{name} must have shape {shape} for depth {depth} (got {array.shape})"
-            )
+        check_shape(name, array, shape, f" for depth {depth}")
     order = _mirror_order(depth)
     converted = {
         "node_w": -node_w[order], "node_b": -node_b[order, 0], "leaf_w1": w1[::-1],
@@ -156,17 +153,14 @@ def ultrafast_weights_from_state_dict(
             raise ValueError(f"state_dict has no {name!r}")
     weight_in, bias_in, weight_out = (_to_float32(state_dict[name], name) for name in names)
     nodes = 2 ** (depth + 1) - 1
-    if weight_in.ndim != 2 or weight_in.shape[0] == 0 or weight_in.shape[0] % nodes:
-        raise ValueError(
-            f"{names[0]} must have shape (trees * {nodes}, d_in) for depth {depth} "
-            f"(got {weight_in.shape})"
-        )
+    check_shape(names[0], weight_in, (f"trees * {nodes}", "d_in"), f" for depth {depth}")
     rows, d_in = weight_in.shape
     trees = rows // nodes
-    if bias_in.shape != (rows,):
-        raise ValueError(f"{names[1]} must have shape {(rows,)} (got {bias_in.shape})")
-    if weight_out.ndim != 2 or weight_out.shape[1] != rows:
-        raise ValueError(f"{names[2]} must have shape (d_out, {rows}) (got {weight_out.shape})")
+    if trees == 0 or rows % nodes:
+        raise ValueError(f"{names[0]}.shape[0] must be a positive multiple of {nodes}, trees * {nodes} "
+                         f"nodes for depth {depth} (got {rows})")
+    check_shape(names[1], bias_in, (rows,))
+    check_shape(names[2], weight_out, ("d_out", rows))
     return (
         aligned(weight_in.reshape(trees, nodes, d_in)),
         aligned(bias_in.reshape(trees, nodes)),

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numba
 import numpy as np
 
-from .checks import check_arrays
+from .checks import FASTMATH, LEAF_PARAMETERS, check_arrays, check_finite, check_leaf, check_shape
 
 __all__ = [
     "Adam",
@@ -32,11 +32,7 @@ __all__ = [
     "hardening_weight",
 ]
 
-#: As in ``fff``: SIMD-friendly reordering, but no assumption that values are finite.
-_FASTMATH = {"reassoc", "contract", "nsz"}
-
-
-@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH, inline="always")
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
 def _sigmoid(z):  # pragma: no cover - compiled
     """Overflow-free sigmoid: saturates to exactly 0.0 or 1.0 for large ``|z|``."""
     if z >= 0.0:
@@ -45,7 +41,7 @@ def _sigmoid(z):  # pragma: no cover - compiled
     return e / (1.0 + e)
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH, inline="always")
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
 def _route(x, node_w, node_b, token, probs, mass):  # pragma: no cover - compiled
     """Fill ``probs[token]`` and ``mass[token]``: the path mass reaching every tree position.
 
@@ -63,7 +59,7 @@ def _route(x, node_w, node_b, token, probs, mass):  # pragma: no cover - compile
         mass[token, 2 * n + 2] = mass[token, n] * p
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH, parallel=True)
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH, parallel=True)
 def _forward(x, node_w, node_b, w1, b1, w2, b2, y, probs):  # pragma: no cover - compiled
     nodes = node_w.shape[0]
     mass = np.empty((x.shape[0], 2 * nodes + 1))
@@ -82,7 +78,7 @@ def _forward(x, node_w, node_b, w1, b1, w2, b2, y, probs):  # pragma: no cover -
                         y[token, o] += m * pre * w2[leaf, h, o]
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH, parallel=True)
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH, parallel=True)
 def _backward_tokens(  # pragma: no cover - compiled
     x, node_w, node_b, w1, b1, w2, b2, grad_y, grad_probs, mass, hidden, dpre, dlogit
 ):
@@ -121,7 +117,7 @@ def _backward_tokens(  # pragma: no cover - compiled
             dlogit[token, n] = dp * p * (1.0 - p)
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH, parallel=True)
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH, parallel=True)
 def _backward_params(  # pragma: no cover - compiled
     x, grad_y, mass, hidden, dpre, dlogit, g_nw, g_nb, g_w1, g_b1, g_w2, g_b2
 ):
@@ -180,36 +176,19 @@ def _adam_update(p, g, m, v, lr, beta1, beta2, eps, correction1, correction2):  
         p[i] -= lr * (mi / correction1) / (math.sqrt(vi / correction2) + eps)
 
 
-def _check_params(x, node_w, node_b, leaf_w1, leaf_b1, leaf_w2, leaf_b2) -> int:
-    """Validate the model arguments (dtype, rank, layout, shapes, finiteness); returns depth."""
-    arrays = (("x", x), ("node_w", node_w), ("node_b", node_b), ("leaf_w1", leaf_w1),
-              ("leaf_b1", leaf_b1), ("leaf_w2", leaf_w2), ("leaf_b2", leaf_b2))
-    check_arrays(*((name, a, rank) for (name, a), rank in zip(arrays, (2, 2, 1, 3, 2, 3, 2))))
-    leaves, d_in, width = leaf_w1.shape
-    depth = round(math.log2(leaves)) if leaves > 0 else -1
-    if leaves < 1 or 2**depth != leaves:
-        raise ValueError(f"leaf_w1.shape[0] must be a power of two, 2**depth leaves (got {leaves})")
-    d_out = leaf_w2.shape[2]
-    expected = {
-        "x": (x.shape[0], d_in), "node_w": (leaves - 1, d_in), "node_b": (leaves - 1,),
-        "leaf_b1": (leaves, width), "leaf_w2": (leaves, width, d_out), "leaf_b2": (leaves, d_out),
-    }
-    for name, array in arrays:
-        if name in expected and array.shape != expected[name]:
-            raise ValueError(f"{name} must have shape {expected[name]} for depth {depth} (got {array.shape})")
-    for name, array in arrays:
-        if not np.isfinite(array).all():
-            raise ValueError(f"{name} holds NaN or infinite values")
+def _check_params(*arrays: np.ndarray) -> int:
+    """``x`` and the six parameters as the leaf kernels take them, and finite; returns depth."""
+    depth = check_leaf(*arrays)
+    for name, array in zip(("x", *LEAF_PARAMETERS), arrays, strict=True):
+        check_finite(name, array)
     return depth
 
 
 def _check_extra(name: str, array: np.ndarray, shape: tuple[int, ...]) -> None:
     """A float32, C-contiguous, finite array of exactly ``shape``."""
     check_arrays((name, array, len(shape)))
-    if array.shape != shape:
-        raise ValueError(f"{name} must have shape {shape} (got {array.shape})")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} holds NaN or infinite values")
+    check_shape(name, array, shape)
+    check_finite(name, array)
 
 
 def fff_soft_forward(

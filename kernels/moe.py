@@ -16,7 +16,11 @@ Token choice (``top_k_route``): each token picks its ``k`` experts.
   ``"softmax_topk"`` (Shazeer's ``softmax(KeepTopK(H, k))``) renormalises over the chosen ``k``,
   so they sum to 1.
 * Capacity: at most ``capacity = ceil(capacity_factor * k * T / E)`` kept assignments per expert;
-  ``capacity_factor=None`` is dropless (every assignment kept). Overflow drops the
+  ``capacity_factor=None`` is dropless (every assignment kept). The product is exact, on the
+  factor as written: its shortest decimal form (``str``), so ``1.1`` is 11/10 and not the
+  double just above it, whose product could round up to one slot more (``T = 420, E = 42``:
+  11, not 12). A capacity of every assignment or more drops nothing, so a factor of ``1e308``
+  is simply dropless. Overflow drops the
   lowest-priority assignments: every token's first choice outranks any second choice and, within
   a rank, earlier tokens outrank later ones (GShard's order). An assignment already dropped uses
   no capacity.
@@ -53,11 +57,14 @@ With no tokens, both losses are 0.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from numbers import Real
 from typing import Literal
 
 import numba
 import numpy as np
+
+from .checks import check_finite, check_shape, integer
 
 __all__ = [
     "dispatch_plan",
@@ -220,10 +227,9 @@ def _plan(chosen, kept, experts):  # pragma: no cover - compiled
 def _check_matrix(name: str, array: object, shape: tuple[int, int] | None = None) -> None:
     if not isinstance(array, np.ndarray) or array.dtype != np.float32 or array.ndim != 2:
         raise ValueError(f"{name} must be a (T, E) float32 ndarray")
-    if shape is not None and array.shape != shape:
-        raise ValueError(f"{name} must have the shape of logits {shape} (got {array.shape})")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} holds NaN or infinite values")
+    if shape is not None:
+        check_shape(name, array, shape, ", the shape of logits")
+    check_finite(name, array)
 
 
 def _check_logits(logits: object) -> tuple[int, int]:
@@ -236,7 +242,8 @@ def _check_logits(logits: object) -> tuple[int, int]:
 def _capacity(
     capacity_factor: object, assignments: int, experts: int, *, optional: bool = True
 ) -> int:
-    """``ceil(capacity_factor * assignments / E)``, or -1 for dropless routing."""
+    """``ceil(capacity_factor * assignments / E)``, exact on the factor's shortest decimal form
+    and at most ``assignments`` (which drops nothing); -1 for dropless routing."""
     if capacity_factor is None and optional:
         return -1
     if (
@@ -246,7 +253,7 @@ def _capacity(
     ):
         allowed = "a finite number > 0 or None" if optional else "a finite number > 0"
         raise ValueError(f"capacity_factor must be {allowed} (got {capacity_factor!r})")
-    return math.ceil(capacity_factor * assignments / experts)
+    return min(math.ceil(Fraction(str(capacity_factor)) * assignments / experts), assignments)
 
 
 def _routed(scores: np.ndarray, k: int, normalize: str) -> tuple[np.ndarray, np.ndarray]:
@@ -269,9 +276,10 @@ def top_k_route(
 
     Args:
         logits: ``(T, E)`` float32 finite router logits.
-        k: experts per token, ``1 <= k <= E``.
+        k: experts per token, ``1 <= k <= E``: an int or a numpy integer.
         capacity_factor: ``None`` for dropless routing, else capacity per expert is
-            ``ceil(capacity_factor * k * T / E)``.
+            ``ceil(capacity_factor * k * T / E)``, exact on the factor as written (see the
+            module docstring).
         noise: ``(T, E)`` float32 standard normal samples for noisy top-k gating; given
             together with ``noise_logits``, the scores are
             ``logits + noise * softplus(noise_logits)``.
@@ -288,8 +296,10 @@ def top_k_route(
             ``normalize``, naming the argument.
     """
     tokens, experts = _check_logits(logits)
-    if type(k) is not int or not 1 <= k <= experts:
+    count = integer(k)
+    if count is None or not 1 <= count <= experts:
         raise ValueError(f"k must be an int from 1 to E={experts} (got {k!r})")
+    k = count
     capacity = _capacity(capacity_factor, k * tokens, experts)
     if normalize not in ("softmax_all", "softmax_topk"):
         raise ValueError(f"normalize must be 'softmax_all' or 'softmax_topk' (got {normalize!r})")
@@ -396,8 +406,9 @@ def load_balancing_loss(
     tokens, experts = _check_logits(logits)
     if not isinstance(chosen, np.ndarray) or chosen.dtype.kind not in "iu" or chosen.ndim != 2:
         raise ValueError("chosen must be a (T, k) integer ndarray")
-    if chosen.shape[0] != tokens or chosen.shape[1] == 0:
-        raise ValueError(f"chosen must have shape ({tokens}, k >= 1) (got {chosen.shape})")
+    check_shape("chosen", chosen, (tokens, "k"))
+    if chosen.shape[1] == 0:
+        raise ValueError(f"chosen must hold at least one expert per token, k >= 1 (got shape {chosen.shape})")
     if chosen.size and not (0 <= chosen.min() and chosen.max() < experts):
         raise ValueError(f"chosen must hold expert indices in [0, {experts})")
     if kept is None:
@@ -441,15 +452,15 @@ def dispatch_plan(
     Raises:
         ValueError: bad shapes or dtypes, or a kept expert index outside ``[0, experts)``.
     """
-    if not isinstance(experts, (int, np.integer)) or isinstance(experts, bool) or experts < 1:
+    count = integer(experts)
+    if count is None or count < 1:
         raise ValueError(f"experts must be an int >= 1 (got {experts!r})")
     if not isinstance(chosen, np.ndarray) or chosen.dtype.kind not in "iu" or chosen.ndim != 2:
         raise ValueError("chosen must be a (T, k) integer ndarray")
     if not isinstance(kept, np.ndarray) or kept.dtype != np.bool_:
         raise ValueError("kept must be a bool ndarray")
-    if chosen.shape != kept.shape:
-        raise ValueError(f"kept must have the shape of chosen {chosen.shape} (got {kept.shape})")
+    check_shape("kept", kept, chosen.shape, ", the shape of chosen")
     used = chosen[kept]
     if used.size and not (0 <= used.min() and used.max() < experts):
         raise ValueError(f"chosen must hold expert indices in [0, {experts}) where kept")
-    return _plan(np.ascontiguousarray(chosen), np.ascontiguousarray(kept), int(experts))
+    return _plan(np.ascontiguousarray(chosen), np.ascontiguousarray(kept), count)

@@ -36,7 +36,7 @@ from typing import Literal, NamedTuple
 import numba
 import numpy as np
 
-from .checks import check_arrays
+from .checks import FASTMATH, check_arrays, check_shape, integer
 from .fff import ultrafast_infer
 from .moe import dispatch_plan, top_k_route
 
@@ -51,10 +51,11 @@ __all__ = [
     "mask_experts",
     "moe_forward",
     "router_logits",
+    "runs_parallel",
 ]
 
-#: Rows from which gather and combine use the ``prange`` kernels (measured crossover 128-256
-#: rows with ``benchmarks/moe.py --threshold``, d = 768, k = 2, 2 cores).
+#: Rows from which the router, gather and combine use the ``prange`` kernels (the crossover
+#: ``benchmarks/moe.py --threshold`` measures; ``docs/kernels-moe.md``, "Threads").
 PARALLEL_MIN_TOKENS = 256
 
 
@@ -84,11 +85,7 @@ class FFFExperts(NamedTuple):
 
 # --- compiled kernels -------------------------------------------------------------------
 
-#: Let LLVM reorder the router dot products into SIMD lanes (not ``nnan``: NaN must survive).
-_FASTMATH = {"reassoc", "contract", "nsz"}
-
-
-@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH, inline="always")
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
 def _logits_token(x, router_t, out, t):  # pragma: no cover - compiled
     """Four experts per pass over the token: one load of ``x[t, j]`` feeds four FMAs."""
     experts, d = router_t.shape
@@ -110,13 +107,13 @@ def _logits_token(x, router_t, out, t):  # pragma: no cover - compiled
         out[t, rest] = total
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _logits_serial(x, router_t, out):  # pragma: no cover - compiled
     for t in range(x.shape[0]):
         _logits_token(x, router_t, out, t)
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH, parallel=True)
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH, parallel=True)
 def _logits_parallel(x, router_t, out):  # pragma: no cover - compiled
     for t in numba.prange(x.shape[0]):
         _logits_token(x, router_t, out, t)
@@ -213,11 +210,6 @@ def _float32(name: str, array: object, ndim: int) -> np.ndarray:
     return array
 
 
-def _shape(name: str, array: np.ndarray, shape: tuple[int, ...]) -> None:
-    if array.shape != shape:
-        raise ValueError(f"{name} must have shape {shape} (got {array.shape})")
-
-
 def _order(order: object, assignments: int) -> np.ndarray:
     """``order`` as a contiguous int64 vector of flat assignment indices below ``assignments``."""
     if not isinstance(order, np.ndarray) or order.ndim != 1 or not np.issubdtype(order.dtype, np.integer):
@@ -228,9 +220,10 @@ def _order(order: object, assignments: int) -> np.ndarray:
 
 
 def _k(k: object) -> int:
-    if type(k) is not int or k < 1:
+    count = integer(k)
+    if count is None or count < 1:
         raise ValueError(f"k must be a positive int (got {k!r})")
-    return k
+    return count
 
 
 def _offsets(offsets: object, rows: int) -> np.ndarray:
@@ -242,20 +235,26 @@ def _offsets(offsets: object, rows: int) -> np.ndarray:
     return offsets
 
 
-def _parallel(rows: int, parallel: bool | None) -> bool:
-    return rows >= PARALLEL_MIN_TOKENS if parallel is None else parallel
-
-
 # --- public API -------------------------------------------------------------------------
+
+
+def runs_parallel(rows: int, parallel: bool | None = None) -> bool:
+    """Whether ``router_logits``, ``gather_tokens`` and ``combine`` run their ``prange`` kernel
+    on ``rows`` rows: ``parallel`` if given (True or False forces one), else from
+    ``PARALLEL_MIN_TOKENS`` rows on. Every one of them asks this, once per call, so it is also
+    where to learn which kernel a call takes. ``moe_forward`` asks with ``T`` rows for the
+    router and the combine and with the dispatched assignments' count for the gather.
+    """
+    return rows >= PARALLEL_MIN_TOKENS if parallel is None else parallel
 
 
 def router_logits(x: np.ndarray, router_w: np.ndarray, *, parallel: bool | None = None) -> np.ndarray:
     """Router logits ``x @ router_w``, computed in numba rather than BLAS.
 
-    After a threaded BLAS call OpenBLAS's worker threads keep spinning for a while (up to
-    ~0.1 s) and take the cores that the parallel numba kernels after it need: with BLAS here
-    the whole FFF layer measured 2-3x slower than its stages timed alone. A GEMM with only
-    ``E`` columns is small, so numba's 2-3x slower dot products cost less than that stall.
+    After a threaded BLAS call OpenBLAS's worker threads keep spinning for a while and take
+    the cores that the parallel numba kernels after it need (``docs/kernels-moe.md``,
+    "Threads"). A GEMM with only ``E`` columns is small, so numba's slower dot products cost
+    less than that stall.
 
     Args:
         x: ``(T, d)`` float32 tokens; ``router_w``: ``(d, E)`` float32.
@@ -266,10 +265,9 @@ def router_logits(x: np.ndarray, router_w: np.ndarray, *, parallel: bool | None 
     """
     _float32("x", x, 2)
     _float32("router_w", router_w, 2)
-    if router_w.shape[0] != x.shape[1]:
-        raise ValueError(f"router_w must have shape (d = {x.shape[1]}, E) (got {router_w.shape})")
+    check_shape("router_w", router_w, (x.shape[1], "E"))
     out = np.empty((x.shape[0], router_w.shape[1]), dtype=np.float32)
-    kernel = _logits_parallel if _parallel(x.shape[0], parallel) else _logits_serial
+    kernel = _logits_parallel if runs_parallel(x.shape[0], parallel) else _logits_serial
     kernel(np.ascontiguousarray(x), np.ascontiguousarray(router_w.T), out)
     return out
 
@@ -291,7 +289,7 @@ def gather_tokens(x: np.ndarray, order: np.ndarray, k: int, *, parallel: bool | 
     k = _k(k)
     order = _order(order, x.shape[0] * k)
     out = np.empty((order.shape[0], x.shape[1]), dtype=np.float32)
-    kernel = _gather_parallel if _parallel(order.shape[0], parallel) else _gather_serial
+    kernel = _gather_parallel if runs_parallel(order.shape[0], parallel) else _gather_serial
     kernel(np.ascontiguousarray(x), order, k, out)
     return out
 
@@ -325,23 +323,25 @@ def combine(
     """
     _float32("expert_out", expert_out, 2)
     _float32("weights", weights, 2)
-    if type(tokens) is not int or tokens < 0:
+    count = integer(tokens)
+    if count is None or count < 0:
         raise ValueError(f"tokens must be a non-negative int (got {tokens!r})")
+    tokens = count
     k = _k(k)
-    _shape("weights", weights, (tokens, k))
+    check_shape("weights", weights, (tokens, k))
     order = _order(order, tokens * k)
-    _shape("order", order, (expert_out.shape[0],))
+    check_shape("order", order, (expert_out.shape[0],))
     d_out = expert_out.shape[1]
     if pass_through is None:
         residual, pass_through = False, np.empty((0, d_out), dtype=np.float32)
     else:
         residual = True
-        _shape("pass_through", _float32("pass_through", pass_through, 2), (tokens, d_out))
+        check_shape("pass_through", _float32("pass_through", pass_through, 2), (tokens, d_out))
     position, repeats = _positions(order, tokens * k)
     if repeats:
         raise ValueError("order must not repeat an assignment")
     out = np.zeros((tokens, d_out), dtype=np.float32)
-    kernel = _combine_parallel if _parallel(tokens, parallel) else _combine_serial
+    kernel = _combine_parallel if runs_parallel(tokens, parallel) else _combine_serial
     kernel(
         np.ascontiguousarray(expert_out), position, np.ascontiguousarray(weights),
         np.ascontiguousarray(pass_through), residual, out,
@@ -371,10 +371,10 @@ def mask_experts(
     """
     if not isinstance(chosen, np.ndarray) or chosen.dtype != np.int32 or chosen.ndim != 2:
         raise ValueError("chosen must be a (T, k) int32 ndarray")
-    _shape("weights", _float32("weights", weights, 2), chosen.shape)
+    check_shape("weights", _float32("weights", weights, 2), chosen.shape)
     if not isinstance(kept, np.ndarray) or kept.dtype != np.bool_:
         raise ValueError("kept must be a bool ndarray")
-    _shape("kept", kept, chosen.shape)
+    check_shape("kept", kept, chosen.shape)
     if not isinstance(unavailable, np.ndarray) or unavailable.dtype != np.bool_ or unavailable.ndim != 1:
         raise ValueError("unavailable must be an (E,) bool ndarray")
     if chosen.size and (chosen.min() < 0 or chosen.max() >= unavailable.shape[0]):
@@ -388,32 +388,71 @@ def mask_experts(
     return new_weights, new_kept
 
 
-def _check_dense(experts: DenseExperts, d: int | None = None) -> tuple[int, int]:
-    """Validate dense expert weights; returns ``(E, d_out)``."""
+def _check_dense(experts: DenseExperts, d: int) -> tuple[int, int]:
+    """Validate dense expert weights for tokens of width ``d``; returns ``(E, d_out)``."""
     w1, b1, w2, b2 = (_float32(n, a, r) for n, a, r in zip(("w1", "b1", "w2", "b2"), experts, (3, 2, 3, 2)))
-    count, d_in, hidden = w1.shape
-    if d is not None and d_in != d:
-        raise ValueError(f"w1 must have shape (E, d = {d}, h) (got {w1.shape})")
-    _shape("b1", b1, (count, hidden))
-    if w2.shape[:2] != (count, hidden):
-        raise ValueError(f"w2 must have shape ({count}, {hidden}, d_out) (got {w2.shape})")
-    _shape("b2", b2, (count, w2.shape[2]))
+    count, _, hidden = w1.shape
+    check_shape("w1", w1, ("E", d, "h"))
+    check_shape("b1", b1, (count, hidden))
+    check_shape("w2", w2, (count, hidden, "d_out"))
+    check_shape("b2", b2, (count, w2.shape[2]))
     return count, w2.shape[2]
 
 
-def _check_fff(experts: FFFExperts, d: int | None = None) -> tuple[int, int]:
-    """Validate FFF expert weights; returns ``(E, d_out)`` (tree shapes are checked per call)."""
-    w_in, b_in, w_out = (_float32(n, a, r) for n, a, r in zip(("w_in", "b_in", "w_out"), experts, (4, 3, 4)))
-    count, trees, nodes, d_in = w_in.shape
-    if d is not None and d_in != d:
-        raise ValueError(f"w_in must have shape (E, K, N, d = {d}) (got {w_in.shape})")
-    _shape("b_in", b_in, (count, trees, nodes))
-    if w_out.shape[:3] != (count, trees, nodes):
-        raise ValueError(f"w_out must have shape ({count}, {trees}, {nodes}, d_out) (got {w_out.shape})")
-    for name, array in (("w_in", w_in), ("b_in", b_in), ("w_out", w_out)):
-        if not array.flags.c_contiguous:
-            raise ValueError(f"{name} must be C-contiguous; pass np.ascontiguousarray({name})")
+def _check_fff(experts: FFFExperts, d: int) -> tuple[int, int]:
+    """Validate FFF expert weights for tokens of width ``d`` (C-contiguous, so that each
+    expert's trees are views the kernel takes as they are); returns ``(E, d_out)``."""
+    w_in, b_in, w_out = experts
+    check_arrays(("w_in", w_in, 4), ("b_in", b_in, 3), ("w_out", w_out, 4))
+    count, trees, nodes, _ = w_in.shape
+    check_shape("w_in", w_in, ("E", "K", "N", d))
+    check_shape("b_in", b_in, (count, trees, nodes))
+    check_shape("w_out", w_out, (count, trees, nodes, "d_out"))
     return count, w_out.shape[3]
+
+
+def _dense_blocks(tokens: np.ndarray, offsets: np.ndarray, experts: DenseExperts, d_out: int) -> np.ndarray:
+    """``dense_experts`` on validated arguments."""
+    w1, b1, w2, b2 = experts
+    out = np.empty((tokens.shape[0], d_out), dtype=np.float32)
+    largest = int(np.diff(offsets).max()) if len(offsets) > 1 else 0
+    buffer = np.empty((largest, w1.shape[2]), dtype=np.float32)
+    for e in range(len(offsets) - 1):
+        start, stop = int(offsets[e]), int(offsets[e + 1])
+        if start == stop:
+            continue
+        hidden = np.matmul(tokens[start:stop], w1[e], out=buffer[: stop - start])
+        _bias_relu(hidden, np.ascontiguousarray(b1[e]))
+        block = out[start:stop]
+        np.matmul(hidden, w2[e], out=block)
+        block += b2[e]
+    return out
+
+
+def _fff_blocks(tokens: np.ndarray, offsets: np.ndarray, experts: FFFExperts, d_out: int) -> np.ndarray:
+    """``fff_experts`` on validated arguments: the kernel checks each block in compiled code."""
+    w_in, b_in, w_out = experts
+    out = np.empty((tokens.shape[0], d_out), dtype=np.float32)
+    for e in range(len(offsets) - 1):
+        start, stop = int(offsets[e]), int(offsets[e + 1])
+        if start < stop:
+            ultrafast_infer(tokens[start:stop], w_in[e], b_in[e], w_out[e], out=out[start:stop])
+    return out
+
+
+#: Each kind of experts: how its weights are validated, and how its blocks are run once they are.
+_KINDS = {DenseExperts: (_check_dense, _dense_blocks), FFFExperts: (_check_fff, _fff_blocks)}
+
+
+def _run_experts(tokens: object, offsets: object, experts: DenseExperts | FFFExperts, kind: type) -> np.ndarray:
+    """Validate the arguments of ``dense_experts`` or ``fff_experts`` (``kind``), then run the
+    blocks."""
+    _float32("tokens", tokens, 2)
+    check, run = _KINDS[kind]
+    count, d_out = check(experts, tokens.shape[1])
+    offsets = _offsets(offsets, tokens.shape[0])
+    check_shape("offsets", offsets, (count + 1,))
+    return run(np.ascontiguousarray(tokens), offsets, experts, d_out)
 
 
 def dense_experts(tokens: np.ndarray, offsets: np.ndarray, experts: DenseExperts) -> np.ndarray:
@@ -426,24 +465,7 @@ def dense_experts(tokens: np.ndarray, offsets: np.ndarray, experts: DenseExperts
     Returns:
         ``(S, d_out)`` float32.
     """
-    _float32("tokens", tokens, 2)
-    count, d_out = _check_dense(experts, tokens.shape[1])
-    offsets = _offsets(offsets, tokens.shape[0])
-    _shape("offsets", offsets, (count + 1,))
-    w1, b1, w2, b2 = experts
-    out = np.empty((tokens.shape[0], d_out), dtype=np.float32)
-    largest = int(np.diff(offsets).max()) if count else 0
-    buffer = np.empty((largest, w1.shape[2]), dtype=np.float32)
-    for e in range(count):
-        start, stop = int(offsets[e]), int(offsets[e + 1])
-        if start == stop:
-            continue
-        hidden = np.matmul(tokens[start:stop], w1[e], out=buffer[: stop - start])
-        _bias_relu(hidden, np.ascontiguousarray(b1[e]))
-        block = out[start:stop]
-        np.matmul(hidden, w2[e], out=block)
-        block += b2[e]
-    return out
+    return _run_experts(tokens, offsets, experts, DenseExperts)
 
 
 def fff_experts(tokens: np.ndarray, offsets: np.ndarray, experts: FFFExperts) -> np.ndarray:
@@ -452,18 +474,7 @@ def fff_experts(tokens: np.ndarray, offsets: np.ndarray, experts: FFFExperts) ->
     Returns:
         ``(S, d_out)`` float32.
     """
-    _float32("tokens", tokens, 2)
-    count, d_out = _check_fff(experts, tokens.shape[1])
-    offsets = _offsets(offsets, tokens.shape[0])
-    _shape("offsets", offsets, (count + 1,))
-    tokens = np.ascontiguousarray(tokens)
-    w_in, b_in, w_out = experts
-    out = np.empty((tokens.shape[0], d_out), dtype=np.float32)
-    for e in range(count):
-        start, stop = int(offsets[e]), int(offsets[e + 1])
-        if start < stop:
-            ultrafast_infer(tokens[start:stop], w_in[e], b_in[e], w_out[e], out=out[start:stop])
-    return out
+    return _run_experts(tokens, offsets, experts, FFFExperts)
 
 
 def moe_forward(
@@ -492,7 +503,7 @@ def moe_forward(
         dropped: output for tokens with no surviving assignment, ``"zeros"`` or
             ``"residual"`` (the token itself; needs ``d_out == d``).
         parallel: force the router, gather and combine kernels serial or parallel; None
-            picks by size.
+            picks by size (see :func:`runs_parallel`).
 
     Returns:
         ``(T, d_out)`` float32.
@@ -500,16 +511,13 @@ def moe_forward(
     _float32("x", x, 2)
     tokens, d = x.shape
     _float32("router_w", router_w, 2)
-    if router_w.shape[0] != d:
-        raise ValueError(f"router_w must have shape (d = {d}, E) (got {router_w.shape})")
+    check_shape("router_w", router_w, (d, "E"))
     count = router_w.shape[1]
-    if isinstance(experts, DenseExperts):
-        expert_count, d_out = _check_dense(experts, d)
-    elif isinstance(experts, FFFExperts):
-        expert_count, d_out = _check_fff(experts, d)
-    else:
+    if type(experts) not in _KINDS:
         # ValueError, not TypeError: every bad argument of this module raises ValueError.
-        raise ValueError(f"experts must be DenseExperts or FFFExperts (got {type(experts).__name__})")  # noqa: TRY004
+        raise ValueError(f"experts must be DenseExperts or FFFExperts (got {type(experts).__name__})")
+    check, run = _KINDS[type(experts)]
+    expert_count, d_out = check(experts, d)
     if expert_count != count:
         raise ValueError(f"experts must hold E = {count} experts, router_w's columns (got {expert_count})")
     if dropped not in ("zeros", "residual"):
@@ -519,7 +527,7 @@ def moe_forward(
     if unavailable is not None:
         if not isinstance(unavailable, np.ndarray) or unavailable.dtype != np.bool_:
             raise ValueError("unavailable must be an (E,) bool ndarray")
-        _shape("unavailable", unavailable, (count,))
+        check_shape("unavailable", unavailable, (count,))
 
     chosen, weights, kept = top_k_route(router_logits(x, router_w, parallel=parallel), k, capacity_factor)
     if unavailable is not None or renormalize:
@@ -527,7 +535,6 @@ def moe_forward(
         weights, kept = mask_experts(chosen, weights, kept, mask, renormalize)
     order, offsets = dispatch_plan(chosen, kept, count)
     rows = gather_tokens(x, order, k, parallel=parallel)
-    run = dense_experts if isinstance(experts, DenseExperts) else fff_experts
-    expert_out = run(rows, offsets, experts)
+    expert_out = run(rows, offsets, experts, d_out)  # validated once, above
     pass_through = x if dropped == "residual" else None
     return combine(expert_out, order, weights, tokens, k, pass_through=pass_through, parallel=parallel)

@@ -1,20 +1,20 @@
 """Plain-numpy references of the MoE dispatch kernels: slow, obvious, and what the tests trust.
 
-:func:`moe_forward_reference` is the dense reference: it routes with its own restatement of the
-routing policy of :mod:`neural_actors.kernels.moe` (so it depends on no kernel), then sends
-every token through each of its selected experts one token at a time, with no gather, no
-blocks and no scatter.
+:func:`moe_forward_reference` is the dense reference: it routes with the routing reference
+(:func:`~.moe_reference.top_k_route_reference`, so it depends on no kernel), then sends every
+token through each of its selected experts one token at a time, with no gather, no blocks and
+no scatter.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import numpy as np
 
 from .fff_reference import ultrafast_infer_reference
 from .moe_dispatch import DenseExperts, FFFExperts
+from .moe_reference import top_k_route_reference
 
 __all__ = [
     "combine_reference",
@@ -22,7 +22,6 @@ __all__ = [
     "gather_tokens_reference",
     "mask_experts_reference",
     "moe_forward_reference",
-    "route_reference",
 ]
 
 
@@ -78,28 +77,6 @@ def dense_expert_reference(x: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: np
     return np.maximum(x @ w1 + b1, np.float32(0.0)) @ w2 + b2
 
 
-def route_reference(
-    logits: np.ndarray, k: int, capacity_factor: float | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Softmax, top-k with ties to the lower expert index, then capacity
-    ``ceil(capacity_factor * k * T / E)`` filled first choices first, earlier tokens first."""
-    tokens, count = logits.shape
-    probs = np.exp(logits - (logits.max(axis=1, keepdims=True) if tokens else 0))
-    probs /= probs.sum(axis=1, keepdims=True) if tokens else 1
-    chosen = np.argsort(-probs, axis=1, kind="stable")[:, :k].astype(np.int32)
-    weights = np.take_along_axis(probs, chosen, axis=1).astype(np.float32)
-    kept = np.ones((tokens, k), dtype=bool)
-    if capacity_factor is not None:
-        capacity = math.ceil(capacity_factor * k * tokens / count)
-        load = np.zeros(count, dtype=np.int64)
-        for s in range(k):
-            for t in range(tokens):
-                e = chosen[t, s]
-                kept[t, s] = load[e] < capacity
-                load[e] += kept[t, s]
-    return chosen, weights, kept
-
-
 def moe_forward_reference(
     x: np.ndarray,
     router_w: np.ndarray,
@@ -113,7 +90,7 @@ def moe_forward_reference(
 ) -> np.ndarray:
     """Each token, alone, through each of its surviving experts, weighted and summed."""
     count = router_w.shape[1]
-    chosen, weights, kept = route_reference(x @ router_w, k, capacity_factor)
+    chosen, weights, kept = top_k_route_reference(x @ router_w, k, capacity_factor)
     mask = np.zeros(count, dtype=bool) if unavailable is None else unavailable
     if unavailable is not None or renormalize:
         weights, kept = mask_experts_reference(chosen, weights, kept, mask, renormalize)

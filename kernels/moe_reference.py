@@ -6,6 +6,7 @@ They take validated inputs and compute in float64, written for clarity rather th
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -33,6 +34,12 @@ def _logsumexp(logits: np.ndarray) -> np.ndarray:
     logits = logits.astype(np.float64)
     top = logits.max(axis=1)
     return top + np.log(np.exp(logits - top[:, None]).sum(axis=1))
+
+
+def _capacity(capacity_factor: float, assignments: int, experts: int) -> int:
+    """``ceil(capacity_factor * assignments / experts)`` in exact arithmetic on the factor as
+    written (``1.1`` is 11/10); any capacity of ``assignments`` or more drops nothing."""
+    return min(math.ceil(Fraction(str(capacity_factor)) * assignments / experts), assignments)
 
 
 def _drop_over_capacity(chosen: np.ndarray, kept: np.ndarray, capacity: int, experts: int) -> None:
@@ -78,9 +85,7 @@ def top_k_route_reference(
         weights = np.take_along_axis(_softmax(scores), chosen, axis=1)
     kept = np.ones((tokens, k), dtype=bool)
     if capacity_factor is not None:
-        _drop_over_capacity(
-            chosen, kept, math.ceil(capacity_factor * k * tokens / experts), experts
-        )
+        _drop_over_capacity(chosen, kept, _capacity(capacity_factor, k * tokens, experts), experts)
     return chosen, weights.astype(np.float32), kept
 
 
@@ -93,7 +98,7 @@ def gshard_route_reference(
     if uniform is not None:
         kept[:, 1] = uniform < 2 * weights[:, 1]
     if capacity_factor is not None:
-        _drop_over_capacity(chosen, kept, math.ceil(capacity_factor * tokens / experts), experts)
+        _drop_over_capacity(chosen, kept, _capacity(capacity_factor, tokens, experts), experts)
     return chosen, weights, kept
 
 
@@ -102,7 +107,7 @@ def expert_choice_route_reference(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-token softmax; each expert's ``c`` most probable tokens, ties to the lower token."""
     tokens, experts = logits.shape
-    c = min(tokens, math.ceil(capacity_factor * tokens / experts))
+    c = _capacity(capacity_factor, tokens, experts)
     probs = _softmax(logits).astype(np.float32).T
     order = np.argsort(-probs, axis=1, kind="stable")[:, :c]
     return order.astype(np.int32), np.take_along_axis(probs, order, axis=1)

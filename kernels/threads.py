@@ -1,8 +1,9 @@
 """The calling thread's numba thread count, read inside compiled code.
 
 A kernel that sizes its work by the thread count could take it as an argument, but
-``numba.get_num_threads()`` from Python costs 1-2 us a call (it checks that the thread pool is
-up, then calls into it through ctypes), 5-9% of a call at 8 to 128 tokens. Inside compiled
+``numba.get_num_threads()`` from Python costs microseconds a call (it checks that the thread
+pool is up, then calls into it through ctypes), a visible share of a small kernel call
+(measured in ``docs/kernels-fff.md``, "Checks cost nothing on good calls"). Inside compiled
 code numba's own ``get_num_threads`` reads the count through a ctypes pointer, which keeps the
 kernel out of numba's on-disk cache. ``thread_count`` instead calls the threading layer's
 ``get_num_threads`` by its symbol name, as numba's ``prange`` launcher does: no Python, and

@@ -20,7 +20,9 @@ import click
 import structlog
 
 from neural_actors.faults import DEFAULT_PLAN, FaultPlanError, run_chaos_seeds
-from neural_actors.runtime import Deadlock, Runtime, StartFailed, format_reason, run as run_main
+from neural_actors.mesh_command import mesh
+from neural_actors.runtime import Deadlock, Runtime, StartFailed, format_reason
+from neural_actors.runtime import run as run_main
 from neural_actors.supervisors import (
     ChildSpec,
     Config,
@@ -409,7 +411,8 @@ def demo(requests: int, workers: int, seed: int, chaos_interval: float, intensit
 
     The same job as ``neural-actors run configs/demo.yaml``, sized by these options.
     """
-    from neural_actors.demo import DemoReport, tree as demo_tree
+    from neural_actors.demo import DemoReport
+    from neural_actors.demo import tree as demo_tree
 
     spec = demo_tree(requests=requests, workers=workers, seed=seed, chaos_interval=chaos_interval, intensity=intensity)
     section = RuntimeSection(clock="virtual", seed=seed, log_level=log_level or "warning",
@@ -420,3 +423,6 @@ def demo(requests: int, workers: int, seed: int, chaos_interval: float, intensit
     if status == 0 and not all(r.served == r.requests and r.accuracy == 1.0 for r in reports):
         status = 1
     sys.exit(status)
+
+
+main.add_command(mesh)

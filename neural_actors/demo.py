@@ -34,7 +34,7 @@ from neural_actors.supervisors import ChildSpec, Supervisor, SupervisorFlags, ru
 from .console import report_progress
 from .fff_model import FFFLeafWeights
 
-__all__ = ["ChaosMonkey", "DemoReport", "Driver", "InferenceWorker", "Infer", "run_demo", "tree"]
+__all__ = ["ChaosMonkey", "DemoReport", "Driver", "Infer", "InferenceWorker", "run_demo", "tree"]
 
 WORKERS_GROUP = "inference-workers"
 #: Workers tell this group when they start, so the driver counts restarts that the counts of

@@ -25,7 +25,8 @@ import attrs
 import numpy as np
 import structlog
 
-from neural_actors.fff_model import FFFLeafWeights, _as_float32, _shape_repr
+from neural_actors.fff_model import FFFLeafWeights, as_float32, shape_repr
+from neural_actors.kernels.checks import check_finite, check_shape
 from neural_actors.kernels.fff_train import (
     Adam,
     fff_soft_backward,
@@ -42,10 +43,10 @@ _log = structlog.get_logger("neural_actors.training")
 class DenseWeights:
     """A dense ``relu(x @ w1 + b1) @ w2 + b2`` network: the baseline FFFs are compared with."""
 
-    w1: np.ndarray = attrs.field(converter=_as_float32, repr=_shape_repr)
-    b1: np.ndarray = attrs.field(converter=_as_float32, repr=_shape_repr)
-    w2: np.ndarray = attrs.field(converter=_as_float32, repr=_shape_repr)
-    b2: np.ndarray = attrs.field(converter=_as_float32, repr=_shape_repr)
+    w1: np.ndarray = attrs.field(converter=as_float32, repr=shape_repr)
+    b1: np.ndarray = attrs.field(converter=as_float32, repr=shape_repr)
+    w2: np.ndarray = attrs.field(converter=as_float32, repr=shape_repr)
+    b2: np.ndarray = attrs.field(converter=as_float32, repr=shape_repr)
 
     def __attrs_post_init__(self) -> None:
         if self.w1.ndim != 2 or self.w2.ndim != 2:
@@ -53,11 +54,9 @@ class DenseWeights:
         width = self.w1.shape[1]
         expected = {"b1": (width,), "w2": (width, self.w2.shape[1]), "b2": (self.w2.shape[1],)}
         for name, shape in expected.items():
-            if getattr(self, name).shape != shape:
-                raise ValueError(f"{name} must have shape {shape} (got {getattr(self, name).shape})")
+            check_shape(name, getattr(self, name), shape)
         for name in ("w1", "b1", "w2", "b2"):
-            if not np.isfinite(getattr(self, name)).all():
-                raise ValueError(f"{name} holds NaN or infinite values")
+            check_finite(name, getattr(self, name))
 
     @classmethod
     def init(cls, d_in: int, d_out: int, width: int, seed: int) -> DenseWeights:
@@ -84,7 +83,7 @@ class DenseWeights:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Logits ``(B, d_out)`` for ``x`` ``(B, d_in)``."""
-        return self.hidden(_as_float32(x)) @ self.w2 + self.b2
+        return self.hidden(as_float32(x)) @ self.w2 + self.b2
 
 
 @attrs.frozen
@@ -140,7 +139,7 @@ def _cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.nd
     rows = np.arange(len(labels))
     grad = np.exp(log_p)
     grad[rows, labels] -= 1.0
-    return float(-log_p[rows, labels].mean()), _as_float32(grad / len(labels))
+    return float(-log_p[rows, labels].mean()), as_float32(grad / len(labels))
 
 
 def _accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -179,7 +178,7 @@ class _DenseTask:
         cross_entropy, grad_y = _cross_entropy(hidden @ w.w2 + w.b2, labels)
         grad_hidden = (grad_y @ w.w2.T) * (hidden > 0)
         grads = [x.T @ grad_hidden, grad_hidden.sum(axis=0), hidden.T @ grad_y, grad_y.sum(axis=0)]
-        return cross_entropy, 0.0, [_as_float32(g) for g in grads]
+        return cross_entropy, 0.0, [as_float32(g) for g in grads]
 
     def evaluate(self, x: np.ndarray, labels: np.ndarray) -> tuple[float, float, float]:
         logits = self.weights.predict(x)
@@ -189,12 +188,12 @@ class _DenseTask:
 
 def _check_data(name: str, x: Any, y: Any, d_in: int, d_out: int) -> tuple[np.ndarray, np.ndarray]:
     """``x`` as ``(n, d_in)`` float32 and ``y`` as ``(n,)`` int64 class labels in ``[0, d_out)``."""
-    x = _as_float32(x)
+    x = as_float32(x)
     y = np.asarray(y)
-    if x.ndim != 2 or x.shape[1] != d_in or x.shape[0] == 0:
-        raise ValueError(f"x_{name} must have shape (n >= 1, {d_in}) (got {x.shape})")
-    if not np.isfinite(x).all():
-        raise ValueError(f"x_{name} holds NaN or infinite values")
+    check_shape(f"x_{name}", x, ("n", d_in))
+    if x.shape[0] == 0:
+        raise ValueError(f"x_{name} must hold at least one example (got shape {x.shape})")
+    check_finite(f"x_{name}", x)
     if y.shape != (x.shape[0],) or y.dtype.kind not in "iu":
         raise ValueError(
             f"y_{name} must be {x.shape[0]} integer labels (got dtype {y.dtype}, shape {y.shape})"

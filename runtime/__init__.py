@@ -26,9 +26,9 @@ from .errors import InternalError as InternalError
 from .errors import MailboxFull as MailboxFull
 from .errors import NameTaken as NameTaken
 from .errors import NoProcess as NoProcess
+from .errors import PlacementError as PlacementError
 from .errors import RuntimeClosed as RuntimeClosed
 from .errors import StartFailed as StartFailed
-from .errors import PlacementError as PlacementError
 from .errors import StartIgnored as StartIgnored
 from .errors import Unreachable as Unreachable
 from .errors import format_reason as format_reason

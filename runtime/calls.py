@@ -14,7 +14,7 @@ from typing import Any, Protocol, final
 from .errors import safe_repr
 from .pid import Pid
 
-__all__ = ["Caller", "CallTarget", "ReplyRoute"]
+__all__ = ["CallTarget", "Caller", "ReplyRoute"]
 
 
 class ReplyRoute(Protocol):

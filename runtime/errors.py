@@ -156,6 +156,8 @@ def format_reason(reason: Any) -> str:
         if isinstance(reason, BaseException):
             text = str(reason)
             return f"{type(reason).__name__}: {text}" if text else type(reason).__name__
+        if type(reason) is tuple and len(reason) == 2 and reason[0] == "shutdown":
+            return f"shutdown ({format_reason(reason[1])})"  # OTP's {shutdown, Term}
         return reason if type(reason) is str else repr(reason)
     except Exception:  # noqa: BLE001 - a broken __str__/__repr__ of user code
         return f"<{type(reason).__name__}>"

@@ -99,8 +99,7 @@ class Mailbox:
         queue = self.queue
         if self.capacity is None:
             queue.append(item)
-            if len(queue) > self.peak:
-                self.peak = len(queue)
+            self.peak = max(self.peak, len(queue))
             return True
         if self.size < self.capacity:
             self._append_counted(item)
@@ -184,8 +183,7 @@ class Mailbox:
     def _append_counted(self, item: Any) -> None:
         self.queue.append(item)
         self.size += 1
-        if self.size > self.peak:
-            self.peak = self.size
+        self.peak = max(self.peak, self.size)
 
     def _evict_oldest(self) -> Any:
         for index, queued in enumerate(self.queue):

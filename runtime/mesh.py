@@ -11,7 +11,7 @@ header. Each packet follows its dimension-ordered route link by link; a link car
 at a time, so a packet waits for the link to be free (contention), and its tail follows its
 head by its length in flits (serialisation). So the delivery time of a packet is
 
-    inject + hops * hop_cycles + flits + queueing + eject
+    inject + hops * hop_cycles + (flits - 1) + queueing + eject
 
 cycles (``zero_load_cycles`` without queueing), turned into seconds by the clock. Order stays
 FIFO per sender/receiver pair. Same-core messages are direct. On the virtual clock a message
@@ -42,7 +42,7 @@ from .errors import Unreachable
 from .pid import Pid
 from .process import Info
 
-__all__ = ["LinkStatistics", "Mesh", "MeshStatistics", "MeshTransport", "PRESETS", "payload_bytes"]
+__all__ = ["PRESETS", "LinkStatistics", "Mesh", "MeshStatistics", "MeshTransport", "payload_bytes"]
 
 Topology = Literal["mesh", "torus", "noc"]
 Direction = Literal["+x", "-x", "+y", "-y"]
@@ -180,7 +180,7 @@ class Mesh:
 
     def zero_load_cycles(self, hops: int, flits: int) -> int:
         """Cycles for one packet of ``flits`` flits (header included) in an empty network."""
-        return 2 * self.inject_cycles + hops * self.hop_cycles + flits
+        return 2 * self.inject_cycles + hops * self.hop_cycles + flits - 1
 
     def mean_hops(self) -> float:
         """Mean hops over all ordered core pairs of one chip, self-pairs included (for checks)."""
@@ -446,7 +446,7 @@ class MeshTransport:
                 counts[0] += flits * mesh.flit_bytes
                 counts[1] += 1
                 counts[2] += flits
-            done = max(done, head + flits + mesh.inject_cycles)
+            done = max(done, head + flits - 1 + mesh.inject_cycles)  # the tail, flits - 1 behind
             t += flits  # the next packet enters behind this one's tail
             self.packets += 1
         self.bytes += size
@@ -456,7 +456,7 @@ class MeshTransport:
     def _choose_route(self, chip: int, a: tuple[int, int], b: tuple[int, int], target: Pid) -> tuple[int, list[tuple[int, int, Direction]]]:
         mesh = self.mesh
         options = [0, 1] if mesh.topology == "noc" else [0]
-        routes = sorted(((len(r := mesh.route(a, b, noc)), noc, r) for noc in options))
+        routes = sorted((len(r := mesh.route(a, b, noc)), noc, r) for noc in options)
         for _, noc, links in routes:
             if not any((chip, *link, noc) in self._failed_links for link in links):
                 return noc, links

@@ -37,21 +37,20 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import math
 import inspect
 import itertools
+import math
 import random
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any, Protocol, final
-
 
 from .behaviour import Behaviour, Continue, Ignore, NoReply, Stop
 from .calls import Caller
 from .checks import Shutdown
 from .errors import ActorExited, InternalError, StartFailed, StartIgnored, safe_repr
-from .message import FrozenDict, check_immutable, message
 from .links import KILL, KILLED, NOPROC, NORMAL, Down, Exit, LinkTable
 from .mailbox import Mailbox, MailboxPolicy
+from .message import FrozenDict, check_immutable, message
 from .pid import Pid, Ref
 from .registry import Registry
 from .reports import Reports
@@ -166,8 +165,8 @@ class Node:
         "_tick_pending",
         "active",
         "crashed",
-        "exited",
         "exit_hooks",
+        "exited",
         "facade",
         "hooks",
         "id",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Coroutine, Hashable, Iterator, Mapping
-from typing import Any, Literal, TypeVar, final
+from typing import Any, TypeVar, final
 
 import attrs
 
@@ -28,9 +28,9 @@ from .clock import Clock, is_virtual
 from .delivery import Delivery, Dispatched, Transport
 from .errors import ActorExited, NameTaken, NoProcess, RuntimeClosed
 from .links import CORE_FAILED, KILL, NOPROC, SHUTDOWN
+from .mailbox import UNBOUNDED, MailboxPolicy, MailboxStatistics
 from .mesh import Mesh, MeshStatistics, MeshTransport
 from .message import FrozenDict, check_immutable
-from .mailbox import UNBOUNDED, MailboxPolicy, MailboxStatistics
 from .pid import Pid, Ref
 from .placement import Placement, Strategy
 from .portal import BlockingRuntime, start_blocking

@@ -17,6 +17,7 @@ from collections.abc import Hashable
 from typing import Any, final
 
 import attrs
+
 from neural_actors.runtime import Actor, Caller, NoReply, message
 
 from .errors import ChildRestarting, InvalidChildSpec

@@ -13,12 +13,12 @@ Both classes are messages, so a spec, flags included, can be sent to a running s
 from __future__ import annotations
 
 import builtins
-
 from collections.abc import Hashable, Sequence
 from typing import Any, Literal, final
 
 import attrs
-from neural_actors.runtime import Actor, FrozenDict, check_immutable, freeze, message
+
+from neural_actors.runtime import Actor, FrozenDict, MailboxPolicy, check_immutable, freeze, message
 
 from .backoff import Backoff
 from .errors import InvalidChildSpec
@@ -56,6 +56,11 @@ def _check_start(_: Any, __: Any, value: Any) -> None:
             raise InvalidChildSpec(
                 f"start[{index}]", part, f"must hold immutable values, reused at every restart ({error})"
             ) from None
+
+
+def _check_mailbox(_: Any, __: Any, value: Any) -> None:
+    if value is not None and type(value) is not MailboxPolicy:
+        raise InvalidChildSpec("mailbox", value, "must be a MailboxPolicy or None")
 
 
 def _check_shutdown(_: Any, __: Any, value: Any) -> None:
@@ -117,6 +122,7 @@ class ChildSpec:
             the core it ran on unless that core failed. ``None``: the runtime's placement.
         memory: bytes of core SRAM the child needs (its weights), for ``pack`` placement;
             ``None``: the actor class's ``memory_bytes``.
+        mailbox: bound each incarnation's mailbox (a ``MailboxPolicy``); ``None``: unbounded.
 
     Raises:
         InvalidChildSpec: naming the first invalid field.
@@ -132,6 +138,7 @@ class ChildSpec:
     name: Hashable | None = attrs.field(default=None, validator=hashable("name", optional=True))
     core: int | None = attrs.field(default=None, validator=non_negative_int("core", optional=True))
     memory: int | None = attrs.field(default=None, validator=non_negative_int("memory", optional=True))
+    mailbox: MailboxPolicy | None = attrs.field(default=None, validator=_check_mailbox)
 
     def __attrs_post_init__(self) -> None:
         if self.significant and self.restart == "permanent":

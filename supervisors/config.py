@@ -22,6 +22,7 @@ from typing import Any
 
 import attrs
 import yaml
+
 from neural_actors.runtime import FrozenDict, MailboxPolicy, Pid, Runtime
 
 from .backoff import Backoff
@@ -32,7 +33,15 @@ from .dynamic import DynamicSupervisor
 from .errors import ConfigError, InvalidChildSpec
 from .supervisor import Supervisor
 from .units import format_duration
-from .yaml_source import CoreResolver, Located, PathKey, Problem, format_path, read_yaml, read_yaml_text
+from .yaml_source import (
+    CoreResolver,
+    Located,
+    PathKey,
+    Problem,
+    format_path,
+    read_yaml,
+    read_yaml_text,
+)
 
 __all__ = [
     "SECTIONS",
@@ -51,7 +60,6 @@ __all__ = [
 _CONVERTER = make_converter()
 
 #: Whether ``ChildSpec`` can give a child a bounded mailbox (``mailbox:`` needs it).
-_SPEC_HAS_MAILBOX = "mailbox" in attrs.fields_dict(ChildSpec)
 
 
 @attrs.define
@@ -269,17 +277,9 @@ class _Builder:
 
     def worker(self, node: WorkerNode, at: PathKey, template: bool) -> ChildSpec | None:
         self.bind(node, at, partial=template)
-        options: dict[str, Any] = {}
-        if node.mailbox is not None:
-            if not _SPEC_HAS_MAILBOX:
-                self.source.problem(
-                    (*at, "mailbox"), "not supported yet: this version's ChildSpec cannot bound a mailbox"
-                )
-                return None
-            options["mailbox"] = node.mailbox
         start = (node.actor, node.args, node.kwargs) if node.kwargs else (node.actor, node.args)
         return self.spec(at, id=node.id, start=start, restart=node.restart, shutdown=node.shutdown, type=node.type,
-                         significant=node.significant, backoff=node.backoff, name=node.name, **options)
+                         significant=node.significant, backoff=node.backoff, name=node.name, mailbox=node.mailbox)
 
     def supervisor(self, node: SupervisorNode, at: PathKey) -> ChildSpec | None:
         for key in ("template", "max_children"):

@@ -22,6 +22,7 @@ import typing
 from typing import Any, Literal, NewType, Union
 
 import attrs
+
 from neural_actors.runtime import MailboxPolicy
 
 from .backoff import Backoff

@@ -28,6 +28,7 @@ from cattrs.errors import (
     IterableValidationNote,
 )
 from cattrs.gen import make_dict_structure_fn, override
+
 from neural_actors.runtime import Actor, FrozenDict
 
 from .config_format import (

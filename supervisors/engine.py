@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import attrs
+
 from neural_actors.runtime import (
     Actor,
     Caller,
@@ -86,6 +87,10 @@ class TryAgain:
 
 
 Handler = Callable[[Any, Any], Awaitable[Any]]
+
+#: The exit reason of a supervisor that gave up, as OTP's: a shutdown (its own supervisor
+#: does not count it as a crash) that says why.
+GAVE_UP = ("shutdown", "reached_max_restart_intensity")
 T = TypeVar("T")
 
 
@@ -241,9 +246,10 @@ class BaseSupervisor(Actor):
         self.log.info("restart_scheduled", child=self._child_name(child), delay=round(delay, 6), attempt=child.attempt)
 
     def _give_up(self, child: Child, event: str, **limit: Any) -> None:
-        """Restarting does not help: stop all children and exit ``shutdown`` (``terminate``)."""
+        """Restarting does not help: stop all children and exit with OTP's
+        ``("shutdown", "reached_max_restart_intensity")`` (``terminate`` stops them)."""
         self.log.error(event, child=self._child_name(child), reason=format_reason(child.reason), **limit)
-        raise Stop("shutdown")
+        raise Stop(GAVE_UP)
 
     # Starting and stopping one child -----------------------------------------------------
 
@@ -265,6 +271,7 @@ class BaseSupervisor(Actor):
                 name=spec.name,
                 core=child.core if child.core is not None else spec.core,
                 memory=spec.memory,
+                mailbox=spec.mailbox,
             )
         except StartIgnored:
             # OTP's ``ignore``: no process; the spec stays (a temporary or dynamic child is let go).

@@ -14,6 +14,7 @@ from collections.abc import Hashable
 from typing import Any, Literal, final
 
 import attrs
+
 from neural_actors.runtime import ActorExited, CallTimeout, Pid, Runtime, message
 
 from .management import DescribeChildren, manage

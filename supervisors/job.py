@@ -19,6 +19,7 @@ from collections.abc import Hashable, Iterator
 from typing import Any, Literal
 
 import attrs
+
 from neural_actors.runtime import ActorExited, Pid, Runtime, StartFailed, is_normal, is_shutdown
 
 from .child_spec import ChildSpec

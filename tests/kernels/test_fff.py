@@ -1,6 +1,6 @@
-"""FFF hard inference (both variants) against the numpy references: random shapes, edge cases, bad input."""
+"""UltraFastBERT FFF hard inference against the numpy reference: random shapes, edge cases, bad
+input; and what both variants share: threads, read-only arrays, the names this module re-exports."""
 
-import math
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -18,15 +18,7 @@ from neural_actors.kernels.fff import (
 )
 from neural_actors.kernels.fff_reference import fff_leaf_infer_reference, ultrafast_infer_reference
 
-
-def random_tree(rng: np.random.Generator, batch: int, depth: int, trees: int, d_in: int, d_out: int) -> tuple:
-    nodes = 2 ** (depth + 1) - 1
-    return (
-        rng.standard_normal((batch, d_in), dtype=np.float32),
-        rng.standard_normal((trees, nodes, d_in), dtype=np.float32),
-        rng.standard_normal((trees, nodes), dtype=np.float32),
-        rng.standard_normal((trees, nodes, d_out), dtype=np.float32),
-    )
+from .fff_inputs import STREAMED_BATCH, THRESHOLD_BATCHES, random_leaves, random_tree, small_ints
 
 
 @pytest.mark.parametrize("batch", [0, 1, 7, 2 * LEVEL_BLOCK + 1, SPLIT_MIN_BATCH + 7])
@@ -46,17 +38,6 @@ def test_matches_reference(batch: int, depth: int, trees: int) -> None:
 #: Batch sizes on both sides of the path thresholds (both variants), around the block size
 #: (several blocks), and on both sides of the batch from which the level path sorts tokens by
 #: subtree.
-THRESHOLD_BATCHES = sorted({
-    1, LEVEL_MIN_BATCH - 1, LEVEL_MIN_BATCH, LEVEL_MIN_BATCH + 1, 2 * LEVEL_MIN_BATCH + 1,
-    LEAF_LEVEL_MIN_BATCH - 1, LEAF_LEVEL_MIN_BATCH, LEAF_LEVEL_MIN_BATCH + 1,
-    LEVEL_BLOCK - 1, LEVEL_BLOCK, LEVEL_BLOCK + 1, 2 * LEVEL_BLOCK + 5,
-    SPLIT_MIN_BATCH - 1, SPLIT_MIN_BATCH, 4 * SPLIT_MIN_BATCH + 3,
-} - {0})
-
-
-def small_ints(rng: np.random.Generator, shape: tuple, low: int = -1, high: int = 1) -> np.ndarray:
-    """Small integers as float32: every dot product is exact in any order, and many are 0."""
-    return rng.integers(low, high + 1, size=shape).astype(np.float32)
 
 
 @pytest.mark.parametrize("batch", THRESHOLD_BATCHES)
@@ -209,102 +190,6 @@ def test_bad_input_names_the_argument(change, message: str, batch: int) -> None:
         ultrafast_infer(*change(args))
 
 
-def random_leaves(rng: np.random.Generator, batch: int, depth: int, width: int, d_in: int = 10, d_out: int = 4) -> tuple:
-    leaves = 2**depth
-    return (
-        rng.standard_normal((batch, d_in), dtype=np.float32),
-        rng.standard_normal((leaves - 1, d_in), dtype=np.float32),
-        rng.standard_normal((leaves - 1,), dtype=np.float32),
-        rng.standard_normal((leaves, d_in, width), dtype=np.float32),
-        rng.standard_normal((leaves, width), dtype=np.float32),
-        rng.standard_normal((leaves, width, d_out), dtype=np.float32),
-        rng.standard_normal((leaves, d_out), dtype=np.float32),
-    )
-
-
-@pytest.mark.parametrize("batch", [0, 1, 9, LEVEL_BLOCK + 3])
-@pytest.mark.parametrize("depth", [0, 1, 4, 8])
-@pytest.mark.parametrize("width", [1, 16, 64])
-def test_leaf_variant_matches_reference(batch: int, depth: int, width: int) -> None:
-    """FFF with leaves equals its reference: depth 0 (one leaf) to 8, leaf width 1 to 64."""
-    args = random_leaves(np.random.default_rng(depth * 100 + width), batch, depth, width)
-
-    np.testing.assert_allclose(fff_leaf_infer(*args), fff_leaf_infer_reference(*args), rtol=1e-5, atol=1e-4)
-
-
-@pytest.mark.parametrize("batch", THRESHOLD_BATCHES)
-@pytest.mark.parametrize("depth", [0, 1, 3, 7, 12])
-def test_leaf_variant_paths_match_reference_around_thresholds(batch: int, depth: int) -> None:
-    """Walk, level and threaded leaf paths equal the reference; inputs are left as they were."""
-    args = random_leaves(np.random.default_rng(depth * 1000 + batch), batch, depth, width=6, d_in=7, d_out=3)
-    copies = [a.copy() for a in args]
-
-    np.testing.assert_allclose(fff_leaf_infer(*args), fff_leaf_infer_reference(*args), rtol=1e-5, atol=1e-4)
-    for before, after in zip(copies, args):
-        np.testing.assert_array_equal(before, after)
-
-
-@pytest.mark.parametrize("batch", THRESHOLD_BATCHES)
-def test_leaf_variant_ties_go_left_on_every_path(batch: int) -> None:
-    """Integer node weights make many logits exactly 0; the leaf reached must match."""
-    rng = np.random.default_rng(batch)
-    x, _, _, w1, b1, w2, _ = random_leaves(rng, batch, 4, width=3, d_in=3, d_out=1)
-    x = small_ints(rng, x.shape)
-    node_w, node_b = small_ints(rng, (15, 3)), small_ints(rng, (15,))
-    b2 = np.arange(16, dtype=np.float32)[:, None] * 1000.0  # the leaf index, far above the rest
-    args = (x, node_w, node_b, w1 * 0.01, b1 * 0.01, w2 * 0.01, b2)
-
-    np.testing.assert_allclose(fff_leaf_infer(*args), fff_leaf_infer_reference(*args), rtol=1e-5, atol=1e-3)
-
-
-def test_leaf_variant_adds_the_leaf_output_bias() -> None:
-    """With zero leaf weights the output is exactly the reached leaf's output bias."""
-    x, node_w, node_b, w1, b1, w2, b2 = random_leaves(np.random.default_rng(3), 5, 2, 4)
-    w2 = np.zeros_like(w2)
-    leaf = fff_leaf_infer_reference(x, node_w, node_b, w1, b1, w2, b2)
-
-    np.testing.assert_array_equal(leaf, fff_leaf_infer(x, node_w, node_b, w1, b1, w2, b2))
-    assert all(any(np.array_equal(row, bias) for bias in b2) for row in leaf)
-
-
-def test_leaf_variant_zero_logit_goes_left() -> None:
-    """A node logit of exactly 0 sends the token to the left leaf."""
-    x = np.ones((1, 2), dtype=np.float32)
-    node_w, node_b = np.zeros((1, 2), np.float32), np.zeros(1, np.float32)
-    w1, b1 = np.zeros((2, 2, 1), np.float32), np.zeros((2, 1), np.float32)
-    w2, b2 = np.zeros((2, 1, 1), np.float32), np.array([[1.0], [2.0]], np.float32)
-
-    assert [[1.0]] == fff_leaf_infer(x, node_w, node_b, w1, b1, w2, b2).tolist()
-
-
-def test_leaf_variant_bad_shapes_name_the_argument() -> None:
-    """A leaf count that is not a power of two or a mismatched node table is refused."""
-    args = list(random_leaves(np.random.default_rng(4), 3, 2, 4))
-    with pytest.raises(ValueError, match=r"node_w must have shape \(3, 10\) for depth 2 \(got \(2, 10\)\)"):
-        fff_leaf_infer(args[0], args[1][:2].copy(), *args[2:])
-    with pytest.raises(ValueError, match=r"leaf_w1.shape\[0\] must be a power of two, 2\*\*depth leaves \(got 3\)"):
-        fff_leaf_infer(*args[:3], args[3][:3].copy(), *args[4:])
-
-
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        (lambda a: (*a[:5], a[5].astype(np.float64), a[6]), r"leaf_w2 must be a float32 ndarray \(got float64\)"),
-        (lambda a: (np.repeat(a[0], 2, axis=1)[:, ::2], *a[1:]), "x must be C-contiguous"),
-        (lambda a: (a[0], a[1], a[2].reshape(3, 1), *a[3:]), r"node_b must have 1 dimensions \(got shape \(3, 1\)\)"),
-        (lambda a: (np.full_like(a[0], np.nan), *a[1:]), "x holds NaN or infinite values"),
-        (lambda a: (*a[:6], np.full_like(a[6], np.inf)), "the weights hold NaN or infinite values on the paths taken"),
-    ],
-)
-@pytest.mark.parametrize("batch", [1, 6])
-def test_leaf_variant_bad_input_names_the_argument(change, message: str, batch: int) -> None:
-    """The leaf variant refuses bad arrays with a clear ``ValueError`` on both paths."""
-    args = random_leaves(np.random.default_rng(5), batch, 2, 4)
-
-    with pytest.raises(ValueError, match=message):
-        fff_leaf_infer(*change(args))
-
-
 @pytest.mark.parametrize("batch", [1, 2 * LEVEL_BLOCK + 3])
 def test_read_only_arrays_are_accepted(batch: int) -> None:
     """Read-only arrays (e.g. weights loaded with ``mmap_mode="r"``) run on every path."""
@@ -325,12 +210,12 @@ def test_one_thread_runs_the_level_path_serially(batch: int) -> None:
     rng = np.random.default_rng(batch)
     ufb = random_tree(rng, batch, 7, trees=2, d_in=6, d_out=3)
     leaves = random_leaves(rng, batch, 5, 8)
-    threads = fff.numba.get_num_threads()
-    fff.numba.set_num_threads(1)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
     try:
         serial = ultrafast_infer(*ufb), fff_leaf_infer(*leaves)
     finally:
-        fff.numba.set_num_threads(threads)
+        numba.set_num_threads(threads)
 
     np.testing.assert_allclose(serial[0], ultrafast_infer_reference(*ufb), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(serial[1], fff_leaf_infer_reference(*leaves), rtol=1e-5, atol=1e-4)
@@ -363,10 +248,6 @@ def test_out_receives_the_result(batch: int) -> None:
     np.testing.assert_allclose(out, ultrafast_infer_reference(*args), rtol=1e-5, atol=1e-5)
 
 
-#: A batch whose output, at width 768, is just over ``STREAM_MIN_BYTES``: written streaming.
-STREAMED_BATCH = STREAM_MIN_BYTES // (4 * 768) + 3
-
-
 @pytest.mark.parametrize("offset", [0, 1, 2])
 def test_a_streamed_output_is_written_whole_at_any_alignment(offset: int) -> None:
     """An output big enough to be written with streaming stores, into a new array and into an
@@ -380,13 +261,6 @@ def test_a_streamed_output_is_written_whole_at_any_alignment(offset: int) -> Non
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("depth", [0, 3])
-def test_leaf_variant_output_is_streamed_whole(depth: int) -> None:
-    args = random_leaves(np.random.default_rng(depth), STREAMED_BATCH, depth, width=3, d_in=5, d_out=768)
-
-    np.testing.assert_allclose(fff_leaf_infer(*args), fff_leaf_infer_reference(*args), rtol=1e-5, atol=1e-4)
-
-
 def test_nan_weights_are_reported_when_the_output_is_streamed() -> None:
     x, w_in, b_in, w_out = random_tree(np.random.default_rng(8), STREAMED_BATCH, 3, trees=1, d_in=4, d_out=768)
     w_out[0, 0, 767] = np.nan  # the root, the last element of each row
@@ -398,43 +272,70 @@ def test_nan_weights_are_reported_when_the_output_is_streamed() -> None:
 @pytest.mark.parametrize(
     ("make_out", "message"),
     [
-        (lambda args: np.empty((5, 3), np.float64), r"out must be a float32 ndarray \(got float64\)"),
-        (lambda args: np.empty((4, 3), np.float32), r"out must have shape \(5, 3\) \(got \(4, 3\)\)"),
-        (lambda args: np.empty((3, 5), np.float32).T, "out must be C-contiguous"),
-        (lambda args: np.frombuffer(bytes(60), np.float32).reshape(5, 3), "out must be writable"),
-        (lambda args: args[0].reshape(-1)[:15].reshape(5, 3), "out must not share memory with x or the weights"),
+        (lambda args, b: np.empty((b, 3), np.float64), r"out must be a float32 ndarray \(got float64\)"),
+        (lambda args, b: np.empty((b - 1, 3), np.float32), r"out must have shape \({b}, 3\) \(got \({c}, 3\)\)"),
+        (lambda args, b: np.empty((b, 4), np.float32), r"out must have shape \({b}, 3\) \(got \({b}, 4\)\)"),
+        (lambda args, b: np.empty((3, b), np.float32).T, "out must be C-contiguous"),
+        (lambda args, b: np.frombuffer(bytes(12 * b), np.float32).reshape(b, 3), "out must be writable"),
+        (lambda args, b: args[0].reshape(-1)[:3 * b].reshape(b, 3), "out must not share memory with x or the weights"),
+        (lambda args, b: args[3].reshape(-1)[-3 * b:].reshape(b, 3), "out must not share memory with x or the weights"),
     ],
 )
-def test_bad_out_names_it(make_out, message: str) -> None:
-    """A wrong ``out`` is refused before anything is written."""
-    args = random_tree(np.random.default_rng(13), 5, 2, trees=1, d_in=6, d_out=3)
+@pytest.mark.parametrize("batch", [5, 2 * LEVEL_BLOCK + 1])
+def test_bad_out_names_it(make_out, message: str, batch: int) -> None:
+    """A wrong ``out`` is refused before anything is written, by the walk and the level entry
+    (which check it in compiled code; the Python checks then say what is wrong)."""
+    args = random_tree(np.random.default_rng(13), batch, 7, trees=1, d_in=6, d_out=3)
     copies = [a.copy() for a in args]
 
-    with pytest.raises(ValueError, match=message):
-        ultrafast_infer(*args, out=make_out(args))
+    with pytest.raises(ValueError, match=message.format(b=batch, c=batch - 1)):
+        ultrafast_infer(*args, out=make_out(args, batch))
     for before, after in zip(copies, args):
         np.testing.assert_array_equal(before, after)
 
 
-@numba.njit
-def _erf_of_each(values):
-    result = np.empty_like(values)
-    for i, value in enumerate(values):
-        result[i] = fff._erf(value)
-    return result
+def no_trees(rng: np.random.Generator, batch: int, depth: int = 3, d_in: int = 6, d_out: int = 4) -> tuple:
+    """Inputs and ``K = 0`` trees (each of ``2**(depth+1) - 1`` nodes)."""
+    nodes = 2 ** (depth + 1) - 1
+    return (
+        rng.standard_normal((batch, d_in), dtype=np.float32),
+        np.empty((0, nodes, d_in), np.float32),
+        np.empty((0, nodes), np.float32),
+        np.empty((0, nodes, d_out), np.float32),
+    )
 
 
-def test_erf_is_within_one_float32_unit_of_the_exact_value() -> None:
-    """The kernels' float32 erf (three polynomials, so GeLU loops vectorize): within 1.1e-7
-    of the exact erf everywhere, odd, 1 beyond its last piece; NaN gives +-1, which the GeLU
-    (``0.5 * pre * (1 + erf)``) turns back into NaN."""
-    x = np.concatenate([np.linspace(-8, 8, 400_001, dtype=np.float32), np.float32([0.8, 2.2, 3.92, -0.8, -2.2])])
-    exact = np.array([math.erf(v) for v in x.astype(np.float64)])
+@pytest.mark.parametrize("batch", [1, LEVEL_MIN_BATCH - 1, LEVEL_MIN_BATCH, 2 * LEVEL_BLOCK + 1, SPLIT_MIN_BATCH + 3])
+@pytest.mark.parametrize("given_out", [False, True])
+def test_zero_trees_sum_to_zeros_on_every_path(batch: int, given_out: bool) -> None:
+    """``K = 0`` is an empty sum: zeros, as the reference gives, on the walk and the level
+    paths, into a new array or into ``out`` (filled with NaN first, so every row is written)."""
+    args = no_trees(np.random.default_rng(batch), batch)
+    out = np.full((batch, 4), np.nan, np.float32) if given_out else None
 
-    approx = _erf_of_each(x)
+    actual = ultrafast_infer(*args, out=out)
 
-    assert approx.dtype == np.float32
-    assert np.abs(approx - exact).max() <= 1.1e-7
-    np.testing.assert_array_equal(_erf_of_each(-x), -approx)
-    np.testing.assert_array_equal(_erf_of_each(np.float32([4.0, 50.0, np.inf])), [1.0, 1.0, 1.0])
-    assert abs(_erf_of_each(np.float32([np.nan]))[0]) == 1.0  # NaN weights: see test_nan_weights_*
+    np.testing.assert_array_equal(np.zeros((batch, 4), np.float32), actual)
+    np.testing.assert_array_equal(ultrafast_infer_reference(*args), actual)
+    assert out is None or actual is out
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_the_walk_writes_into_out_itself(batch: int) -> None:
+    """Under ``LEVEL_MIN_BATCH`` tokens a given ``out`` goes to a walk entry that writes into it
+    and returns it, as the level entry does: no allocation and no copy."""
+    args = random_tree(np.random.default_rng(batch), batch, 4, trees=2, d_in=6, d_out=3)
+    out = np.full((batch, 3), np.nan, np.float32)
+
+    assert fff._ULTRAFAST_WALK_INTO.run(*args, out) is out
+    np.testing.assert_allclose(out, ultrafast_infer_reference(*args), rtol=1e-5, atol=1e-5)
+
+
+def test_the_leaf_variant_and_the_thresholds_are_importable_from_here() -> None:
+    """``fff`` re-exports what it offered before the leaf variant had a module of its own."""
+    from neural_actors.kernels import fff_leaf, fff_output
+
+    assert (fff_leaf.fff_leaf_infer, fff_leaf.LEAF_LEVEL_MIN_BATCH, fff_output.STREAM_MIN_BYTES) == (
+        fff_leaf_infer, LEAF_LEVEL_MIN_BATCH, STREAM_MIN_BYTES
+    )
+    assert {"fff_leaf_infer", "LEAF_LEVEL_MIN_BATCH", "STREAM_MIN_BYTES"} <= set(fff.__all__)

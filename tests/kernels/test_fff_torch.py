@@ -10,7 +10,8 @@ torch = pytest.importorskip("torch")
 
 from neural_actors.kernels import fff_torch
 from neural_actors.kernels.aligned import CACHE_LINE
-from neural_actors.kernels.fff import fff_leaf_infer, ultrafast_infer
+from neural_actors.kernels.fff import ultrafast_infer
+from neural_actors.kernels.fff_leaf import fff_leaf_infer
 from neural_actors.kernels.fff_torch import (
     leaf_weights_from_fastfeedforward,
     ultrafast_weights_from_state_dict,

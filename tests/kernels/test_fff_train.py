@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from neural_actors.kernels.fff import fff_leaf_infer
+from neural_actors.kernels.fff_leaf import fff_leaf_infer
 from neural_actors.kernels.fff_train import (
     Adam,
     fff_soft_backward,

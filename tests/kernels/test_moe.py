@@ -324,7 +324,7 @@ NAN = np.array([[0.0, np.nan, 0.0], [0.0, 0.0, 0.0]], dtype=np.float32)
         ),
         (
             lambda: top_k_route(LOGITS, 1, noise=LOGITS[:1], noise_logits=LOGITS),
-            r"noise must have the shape of logits",
+            r"noise must have shape \(2, 3\), the shape of logits \(got \(1, 3\)\)",
         ),
         (lambda: top_k_route(LOGITS, 1, noise=LOGITS, noise_logits=NAN), r"noise_logits holds NaN"),
         (
@@ -344,7 +344,11 @@ NAN = np.array([[0.0, np.nan, 0.0], [0.0, 0.0, 0.0]], dtype=np.float32)
             lambda: load_balancing_loss(LOGITS, CHOSEN.astype(np.float32)),
             r"chosen must be a \(T, k\) integer",
         ),
-        (lambda: load_balancing_loss(LOGITS, CHOSEN[:1]), r"chosen must have shape \(2, k >= 1\)"),
+        (lambda: load_balancing_loss(LOGITS, CHOSEN[:1]), r"chosen must have shape \(2, k\) \(got \(1, 1\)\)"),
+        (
+            lambda: load_balancing_loss(LOGITS, CHOSEN[:, :0]),
+            r"chosen must hold at least one expert per token, k >= 1 \(got shape \(2, 0\)\)",
+        ),
         (
             lambda: load_balancing_loss(LOGITS, CHOSEN + 3),
             r"chosen must hold expert indices in \[0, 3\)",
@@ -358,7 +362,7 @@ NAN = np.array([[0.0, np.nan, 0.0], [0.0, 0.0, 0.0]], dtype=np.float32)
         (lambda: dispatch_plan(CHOSEN, CHOSEN == 0, 0), r"experts must be an int >= 1"),
         (
             lambda: dispatch_plan(CHOSEN, np.ones((2, 2), bool), 3),
-            r"kept must have the shape of chosen",
+            r"kept must have shape \(2, 1\), the shape of chosen \(got \(2, 2\)\)",
         ),
         (
             lambda: dispatch_plan(CHOSEN + 5, CHOSEN == 0, 3),
@@ -370,3 +374,69 @@ def test_bad_arguments_are_named(call, message: str) -> None:
     """Bad inputs raise ``ValueError`` naming the argument, before any kernel runs."""
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def all_prefer_expert_0(tokens: int, experts: int) -> np.ndarray:
+    """Logits under which every token ranks the experts 0, 1, 2, ... in that order."""
+    return np.broadcast_to(-np.arange(experts, dtype=np.float32), (tokens, experts)).copy()
+
+
+@pytest.mark.parametrize(
+    ("tokens", "experts", "k", "capacity_factor", "capacity"),
+    [
+        (420, 42, 1, 1.1, 11),  # 1.1 * 420 / 42 is 11.000000000000002 in floats
+        (420, 42, 1, np.float32(1.1), 11),  # the float32 nearest 1.1 is above it too
+        (45, 6, 2, 2.2, 33),  # 2.2 * 90 / 6 is 33.00000000000001 in floats
+        (10, 3, 1, 1, 4),  # an int factor: ceil(10 / 3)
+    ],
+)
+def test_capacity_is_exact_on_the_factor_as_written(tokens, experts, k, capacity_factor, capacity) -> None:
+    """``ceil(capacity_factor * k * T / E)`` in exact arithmetic on the factor's shortest decimal
+    form: a float rounding up cannot add a slot. The reference follows the same rule."""
+    logits = all_prefer_expert_0(tokens, experts)
+
+    _, _, kept = top_k_route(logits, k, capacity_factor)
+
+    assert capacity == kept[:, 0].sum()
+    assert_same_route(logits, k, capacity_factor)
+
+
+def test_gshard_and_expert_choice_capacities_are_exact() -> None:
+    """GShard's per-token capacity and expert choice's ``c`` follow the same exact rule."""
+    logits = all_prefer_expert_0(420, 42)
+
+    _, _, kept = gshard_route(logits, 1.1)
+    tokens, _ = expert_choice_route(logits, 1.1)
+
+    assert 11 == kept[:, 0].sum()
+    assert (42, 11) == tokens.shape
+
+
+@pytest.mark.parametrize("capacity_factor", [1e308, 1e300, 2.0**1000])
+def test_a_huge_capacity_factor_drops_nothing(capacity_factor) -> None:
+    """A capacity of at least every assignment drops nothing: no float overflow on the way."""
+    logits = all_prefer_expert_0(20, 4)
+
+    _, _, kept = top_k_route(logits, 2, capacity_factor)
+    _, _, gshard_kept = gshard_route(logits, capacity_factor)
+    tokens, _ = expert_choice_route(logits, capacity_factor)
+
+    assert kept.all() and gshard_kept.all()
+    assert (4, 20) == tokens.shape
+    assert_same_route(logits, 2, capacity_factor)
+
+
+@pytest.mark.parametrize("k", [np.int64(2), np.int32(2), np.uint8(2)])
+def test_numpy_integers_are_accepted_for_k(k) -> None:
+    """``k`` read from an array or a config parsed by numpy is as good as an int."""
+    logits = random_logits(9, 4)
+
+    assert_same_triple(top_k_route(logits, k), top_k_route(logits, 2))
+
+
+@pytest.mark.parametrize("k", [2.0, True, "2"])
+def test_k_must_be_an_integer(k) -> None:
+    with pytest.raises(ValueError) as error:
+        top_k_route(random_logits(3, 4), k)
+
+    assert f"k must be an int from 1 to E=4 (got {k!r})" == str(error.value)

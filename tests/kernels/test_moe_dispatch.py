@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
+from neural_actors.kernels import moe_dispatch
 from neural_actors.kernels.moe import dispatch_plan, top_k_route
 from neural_actors.kernels.moe_dispatch import (
     PARALLEL_MIN_TOKENS,
@@ -18,6 +19,7 @@ from neural_actors.kernels.moe_dispatch import (
     mask_experts,
     moe_forward,
     router_logits,
+    runs_parallel,
 )
 from neural_actors.kernels.moe_dispatch_reference import (
     combine_reference,
@@ -220,21 +222,46 @@ def test_masked_experts_in_forward(dropped) -> None:
         )
 
 
+def test_the_parallel_kernels_run_from_the_threshold_unless_forced() -> None:
+    assert (False, True, True) == tuple(runs_parallel(rows) for rows in (PARALLEL_MIN_TOKENS - 1, PARALLEL_MIN_TOKENS, 10**6))
+    assert (True, False) == (runs_parallel(1, True), runs_parallel(10**6, False))
+
+
+@pytest.fixture
+def paths(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, bool | None, bool]]:
+    """Every ``runs_parallel(rows, parallel)`` decision taken, with its answer."""
+    taken = []
+
+    def recording(rows: int, parallel: bool | None = None) -> bool:
+        taken.append((rows, parallel, answer := runs_parallel(rows, parallel)))
+        return answer
+
+    monkeypatch.setattr(moe_dispatch, "runs_parallel", recording)
+    return taken
+
+
 @pytest.mark.parametrize(
     "tokens", [PARALLEL_MIN_TOKENS - 1, PARALLEL_MIN_TOKENS, PARALLEL_MIN_TOKENS + 1]
 )
-def test_serial_and_parallel_paths_agree(tokens) -> None:
-    """Around the threshold both gather and combine kernels give bit-identical results."""
+def test_serial_and_parallel_paths_agree(tokens, paths) -> None:
+    """Around the threshold, forced serial, forced parallel and the automatic choice give
+    bit-identical results; the router and combine choose by ``T``, the gather by its rows
+    (every assignment here: k = 2, dropless)."""
     x, router_w = inputs(tokens, 8)
     experts = dense(8)
-    options = {"capacity_factor": 1.0, "dropped": "residual"}
-    serial = moe_forward(x, router_w, 2, experts, parallel=False, **options)
-    parallel = moe_forward(x, router_w, 2, experts, parallel=True, **options)
-    automatic = moe_forward(x, router_w, 2, experts, **options)
+    options = {"dropped": "residual"}
+    results = {}
+    for parallel in (False, True, None):
+        paths.clear()
+        results[parallel] = moe_forward(x, router_w, 2, experts, parallel=parallel, **options)
+        automatic = (runs_parallel(tokens), runs_parallel(2 * tokens), runs_parallel(tokens))
+        expected = automatic if parallel is None else (parallel,) * 3
+        rows = (tokens, 2 * tokens, tokens)
+        assert list(zip(rows, (parallel,) * 3, expected, strict=True)) == paths
 
-    np.testing.assert_array_equal(serial, parallel)
-    np.testing.assert_array_equal(serial, automatic)
-    np.testing.assert_allclose(serial, moe_forward_reference(x, router_w, 2, experts, **options), **TOL)
+    np.testing.assert_array_equal(results[False], results[True])
+    np.testing.assert_array_equal(results[False], results[None])
+    np.testing.assert_allclose(results[False], moe_forward_reference(x, router_w, 2, experts, **options), **TOL)
 
 
 @pytest.mark.parametrize("parallel", [False, True])
@@ -315,3 +342,34 @@ def bad_forward_calls():
 def test_bad_inputs_raise_value_error_naming_the_argument(name, call) -> None:
     with pytest.raises(ValueError, match=name):
         call()
+
+
+@pytest.mark.parametrize("tokens", [1, 70, 300])
+def test_fff_experts_without_trees_output_zeros(tokens) -> None:
+    """FFF experts of ``K = 0`` trees add nothing: every token's output is zero, whatever the
+    size of its expert's block (the walk under 8 rows, the level path above)."""
+    x, router_w = inputs(tokens, 2)
+    nodes = 7
+    experts = FFFExperts(
+        np.empty((2, 0, nodes, D), np.float32), np.empty((2, 0, nodes), np.float32),
+        np.empty((2, 0, nodes, D_OUT), np.float32),
+    )
+
+    out = assert_forward_matches(x, router_w, 1, experts)
+
+    np.testing.assert_array_equal(np.zeros((tokens, D_OUT), np.float32), out)
+
+
+def test_numpy_integers_are_accepted_for_k_and_tokens() -> None:
+    """``k`` and ``tokens`` read from numpy arrays work as ints do, end to end."""
+    x, router_w = inputs(30, 4)
+    chosen, weights, kept = top_k_route(x @ router_w, 2)
+    order, _ = dispatch_plan(chosen, kept, 4)
+    rows = gather_tokens(x, order, np.int64(2))
+    expert_out = rows * np.float32(2.0)
+
+    np.testing.assert_array_equal(gather_tokens(x, order, 2), rows)
+    np.testing.assert_array_equal(
+        combine(expert_out, order, weights, 30, 2), combine(expert_out, order, weights, np.int64(30), np.int64(2))
+    )
+    np.testing.assert_array_equal(moe_forward(x, router_w, 2, dense(4)), moe_forward(x, router_w, np.int64(2), dense(4)))

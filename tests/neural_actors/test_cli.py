@@ -118,7 +118,7 @@ tree:
 
     assert (1, "") == (done.returncode, done.stdout)
     assert 3 == done.stderr.count("crash_report")  # the first run and its two restarts
-    assert done.stderr.endswith("\nthe root supervisor gave up: shutdown\n")
+    assert done.stderr.endswith("\nthe root supervisor gave up: shutdown (reached_max_restart_intensity)\n")
 
 
 def test_a_broken_file_exits_two_and_prints_every_problem() -> None:

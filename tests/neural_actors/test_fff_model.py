@@ -1,5 +1,7 @@
 """FFFLeafWeights: construction checks, init, hard/soft forwards, and the .npz round trip."""
 
+import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -110,3 +112,106 @@ def test_load_rejects_other_files(tmp_path: Path) -> None:
     np.save(single, np.zeros(3))
     with pytest.raises(ValueError, match="single .npy array"):
         FFFLeafWeights.load(single)
+
+
+def _npy(array_header: dict | None = None, array: np.ndarray | None = None) -> bytes:
+    """An ``.npy`` entry: ``array`` whole, or only a header (no data) describing another array."""
+    buffer = io.BytesIO()
+    if array is not None:
+        np.save(buffer, array)
+    else:
+        np.lib.format.write_array_header_1_0(buffer, array_header)
+    return buffer.getvalue()
+
+
+def _archive(path: Path, entries: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(f"{name}.npy", data)
+    return path
+
+
+def _error(path: Path) -> str:
+    """The message of the ``ValueError`` that loading ``path`` raises."""
+    with pytest.raises(ValueError) as error:
+        FFFLeafWeights.load(path)
+    return str(error.value)
+
+
+def test_load_refuses_an_absurd_depth_before_computing_with_it(weights: FFFLeafWeights, tmp_path: Path) -> None:
+    """A 4 KB file claiming ``depth = 2**40`` is refused from its metadata alone (``2**depth``
+    leaves would take minutes to compute and more memory than exists to hold)."""
+    path = _write(tmp_path / "deep.npz", weights, depth=np.int64(2**40))
+
+    assert f"{path}: metadata depth = {2**40} is out of range (expected 0 to 62)" == _error(path)
+
+
+def test_load_refuses_an_array_bigger_than_the_file(tmp_path: Path) -> None:
+    """Metadata and an entry's header agreeing on a 64 GiB array that the file does not hold:
+    refused before anything is allocated."""
+    depth, d_in = 24, 1024
+    metadata = {"format_version": FORMAT_VERSION, "depth": depth, "d_in": d_in, "d_out": 1, "leaf_width": 1}
+    entries = {name: _npy(array=np.int64(value)) for name, value in metadata.items()}
+    header = {"descr": "<f4", "fortran_order": False, "shape": (2**depth - 1, d_in)}
+    path = _archive(tmp_path / "huge.npz", entries | {"node_w": _npy(header)})
+
+    message = _error(path)
+
+    assert message.startswith(f"{path}: entry 'node_w' claims {4 * (2**depth - 1) * d_in} bytes of data")
+
+
+def test_load_refuses_a_header_whose_shape_disagrees_before_reading(weights: FFFLeafWeights, tmp_path: Path) -> None:
+    """An entry's header is checked against the metadata before its data is read."""
+    header = {"descr": "<f4", "fortran_order": False, "shape": (2**34,)}
+    with zipfile.ZipFile(_write(tmp_path / "good.npz", weights)) as good:
+        entries = {name.removesuffix(".npy"): good.read(name) for name in good.namelist()}
+    path = _archive(tmp_path / "liar.npz", entries | {"node_b": _npy(header)})
+
+    assert (f"{path}: array 'node_b' has shape {(2**34,)}, expected (3,) for depth=2, d_in=5, d_out=3, "
+            "leaf_width=4") == _error(path)
+
+
+def test_load_refuses_a_directory(tmp_path: Path) -> None:
+    assert f"{tmp_path}: a directory, not an FFF weights .npz archive" == _error(tmp_path)
+
+
+def test_load_refuses_an_object_array(weights: FFFLeafWeights, tmp_path: Path) -> None:
+    """Pickled objects are never unpickled: the entry's header says what it holds."""
+    path = _write(tmp_path / "pickle.npz", weights, node_w=np.full((3, 5), None, dtype=object))
+
+    assert f"{path}: array 'node_w' has dtype object, expected floating point" == _error(path)
+
+
+def test_every_flipped_byte_is_a_value_error_naming_the_file(tmp_path: Path) -> None:
+    """Flip each byte of a saved file in turn (every third, to stay fast): the load succeeds
+    (the byte was a timestamp or a name nobody reads) or raises ``ValueError`` naming the file;
+    never ``zipfile.BadZipFile``, ``EOFError``, ``NotImplementedError`` or ``OSError``."""
+    good = tmp_path / "good.npz"
+    FFFLeafWeights.init(d_in=2, d_out=1, depth=1, leaf_width=1, seed=0).save(good)
+    data = good.read_bytes()
+    path = tmp_path / "flipped.npz"
+    outcomes = set()
+    for offset in range(0, len(data), 3):
+        path.write_bytes(data[:offset] + bytes([data[offset] ^ 0xFF]) + data[offset + 1:])
+        try:
+            FFFLeafWeights.load(path)
+            outcomes.add("loaded")
+        except ValueError as error:
+            assert str(error).startswith(f"{path}: "), (offset, str(error))
+            outcomes.add("refused")
+
+    assert {"loaded", "refused"} == outcomes
+
+
+def test_load_reads_a_compressed_archive(weights: FFFLeafWeights, tmp_path: Path) -> None:
+    """The same entries written by ``np.savez_compressed`` load alike."""
+    with zipfile.ZipFile(_write(tmp_path / "plain.npz", weights)) as plain:
+        entries = {name: plain.read(name) for name in plain.namelist()}
+    path = tmp_path / "compressed.npz"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+
+    loaded = FFFLeafWeights.load(path)
+
+    assert all(np.array_equal(getattr(loaded, n), getattr(weights, n)) for n in PARAMETER_NAMES)

@@ -1,5 +1,9 @@
 """train_fff and train_dense on tiny separable data: learning, early stopping, hardening, logs."""
 
+import sys
+import types
+from typing import ClassVar
+
 import numpy as np
 import pytest
 import structlog.testing
@@ -100,11 +104,89 @@ def test_epochs_are_logged(data: tuple, weights: FFFLeafWeights) -> None:
     assert done["best_epoch"] == result.best_epoch and done["epochs_run"] == 3
 
 
-def test_progress_without_tqdm_still_trains(data: tuple, weights: FFFLeafWeights) -> None:
-    """``progress=True`` is safe whether or not tqdm is installed."""
+class FakeBar:
+    """Records what the trainer asks of a tqdm bar."""
+
+    bars: ClassVar[list["FakeBar"]] = []
+
+    def __init__(self, **options: object) -> None:
+        self.options = options
+        self.updates = 0
+        self.postfixes: list[dict] = []
+        self.closed = False
+        FakeBar.bars.append(self)
+
+    def update(self) -> None:
+        self.updates += 1
+
+    def set_postfix(self, **values: str) -> None:
+        self.postfixes.append(values)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def fake_tqdm(monkeypatch: pytest.MonkeyPatch) -> list[FakeBar]:
+    """``tqdm.auto.tqdm`` replaced by ``FakeBar`` (whether or not tqdm is installed)."""
+    package, auto = types.ModuleType("tqdm"), types.ModuleType("tqdm.auto")
+    auto.tqdm = FakeBar
+    package.auto = auto
+    monkeypatch.setitem(sys.modules, "tqdm", package)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", auto)
+    monkeypatch.setattr(FakeBar, "bars", [])
+    return FakeBar.bars
+
+
+@pytest.mark.parametrize("train", ["fff", "dense"])
+def test_progress_shows_a_bar_over_epochs_when_tqdm_is_installed(
+    data: tuple, weights: FFFLeafWeights, fake_tqdm: list[FakeBar], train: str
+) -> None:
+    """One bar of ``epochs`` steps, advanced and labelled once per epoch, closed at the end."""
+    settings = FAST | {"epochs": 3, "progress": True}
+    if train == "fff":
+        result = train_fff(weights, *data, hardening=(0, 5, 3.0), patience=30, **settings)
+    else:
+        result = train_dense(DenseWeights.init(d_in=4, d_out=4, width=8, seed=0), *data, patience=30, **settings)
+
+    (bar,) = fake_tqdm
+    assert {"total": 3, "desc": "epochs", "unit": "epoch", "leave": False} == bar.options
+    assert 3 == bar.updates and bar.closed
+    last = result.history[-1]
+    assert {"loss": f"{last.loss:.3f}", "soft": f"{last.val_soft_accuracy:.3f}",
+            "hard": f"{last.val_hard_accuracy:.3f}"} == bar.postfixes[-1]
+
+
+def test_the_bar_is_closed_when_training_stops_early(data: tuple, weights: FFFLeafWeights, fake_tqdm: list[FakeBar]) -> None:
+    x_train, y_train, x_val, _ = data
+    noise = np.random.default_rng(5).integers(0, 4, len(x_val))
+    settings = FAST | {"epochs": 50, "progress": True}
+    result = train_fff(weights, x_train, y_train, x_val, noise, hardening=(0, 0, 1.0), patience=3, **settings)
+
+    (bar,) = fake_tqdm
+    assert result.stopped_early and len(result.history) == bar.updates and bar.closed
+
+
+def test_no_bar_without_progress(data: tuple, weights: FFFLeafWeights, fake_tqdm: list[FakeBar]) -> None:
+    train_fff(weights, *data, hardening=(0, 5, 3.0), patience=30, **FAST | {"epochs": 2})
+
+    assert [] == fake_tqdm
+
+
+def test_progress_without_tqdm_still_trains(
+    data: tuple, weights: FFFLeafWeights, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """``progress=True`` with tqdm not importable (as if not installed): training runs, the
+    epochs are still logged, and nothing is written to the terminal."""
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
     settings = FAST | {"epochs": 2, "progress": True}
-    result = train_fff(weights, *data, hardening=(0, 5, 3.0), patience=30, **settings)
-    assert len(result.history) == 2
+    with structlog.testing.capture_logs() as events:
+        result = train_fff(weights, *data, hardening=(0, 5, 3.0), patience=30, **settings)
+
+    assert 2 == len(result.history)
+    assert [0, 1] == [e["epoch"] for e in events if e["event"] == "epoch"]
+    assert ("", "") == tuple(capsys.readouterr())
 
 
 def test_dense_baseline_uses_the_same_loop(data: tuple) -> None:
@@ -121,7 +203,7 @@ def test_dense_baseline_uses_the_same_loop(data: tuple) -> None:
     ("change", "message"),
     [
         ({"y_train": np.full(160, 4)}, r"y_train labels must lie in \[0, 4\)"),
-        ({"x_val": np.zeros((80, 3), np.float32)}, r"x_val must have shape \(n >= 1, 4\)"),
+        ({"x_val": np.zeros((80, 3), np.float32)}, r"x_val must have shape \(n, 4\) \(got \(80, 3\)\)"),
         ({"y_val": np.zeros(80, np.float32)}, "y_val must be 80 integer labels"),
         ({"patience": 0}, "patience must be an integer >= 1"),
         ({"hardening": (0, -1, 1.0)}, "ramp must be a finite number >= 0"),

@@ -210,3 +210,42 @@ async def test_link_statistics_count_bytes_and_utilisation() -> None:
     assert [(0, "+x"), (1, "+x"), (2, "+x")] == [(link.x, link.direction) for link in stats.links]
     assert all(link.bytes == 101 * 32 and link.busy_cycles == 101 for link in stats.links)
     assert all(0 < link.utilisation <= 1 for link in stats.links)
+
+
+def test_the_runtime_model_agrees_with_the_cycle_level_simulator_at_low_load() -> None:
+    """Random traffic at low load: mean latency from the runtime's accounting is within 10% of
+    the cycle-level simulator's (``kernels.noc``) for the same packets on the same 8x8 mesh."""
+    import random
+
+    from neural_actors.kernels import noc
+    from neural_actors.runtime.mesh import MeshTransport
+    from neural_actors.runtime.clock import VirtualEventLoop
+    from neural_actors.runtime import Pid
+
+    mesh = Mesh(8, 8, topology="mesh", hop_cycles=3, inject_cycles=2, clock_hz=1.0e9)
+    rng = random.Random(5)
+    packets = []
+    for index in range(600):
+        src, dst = rng.sample(range(64), 2)
+        packets.append((index * 25 + rng.randrange(25), src, dst, rng.choice((32, 96, 224))))
+    loop = VirtualEventLoop()
+    transport = MeshTransport(mesh, loop, virtual=True)
+    latencies: list[float] = []
+
+    def send(cycle: int, src: int, dst: int, size: int) -> None:
+        sent = loop.time()
+        transport.carry(Pid(0, src, 1), Pid(0, dst, 2), "cast", b"x" * size, lambda: latencies.append(loop.time() - sent))
+
+    for cycle, src, dst, size in packets:
+        loop.call_at(cycle / mesh.clock_hz, send, cycle, src, dst, size)
+    loop.run_until_complete(asyncio.sleep(1e-3))
+    loop.close()
+
+    ours = sum(latencies) / len(latencies) * mesh.clock_hz
+    net = noc.Network("mesh", 8, 8, hop_cycles=3, inject_cycles=2)
+    cycles, srcs, dsts, sizes = (np.array(column) for column in zip(*packets))
+    trace = noc.run_trace(net, srcs, dsts, cycles, sizes // 32 + 1)
+    simulated = float(np.mean(trace.arrived - trace.sent))
+
+    assert 600 == len(latencies)
+    assert ours == pytest.approx(simulated, rel=0.10)

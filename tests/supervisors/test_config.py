@@ -10,7 +10,6 @@ from neural_actors.runtime import FrozenDict, MailboxPolicy, Runtime
 from neural_actors.supervisors import (
     Backoff,
     ChildSpec,
-    ConfigError,
     DynamicSupervisor,
     RuntimeSection,
     SectionRegistry,
@@ -33,7 +32,6 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 ECHO = "tests.supervisors.fixtures.actors:Echo"
 ANYTHING = "tests.supervisors.fixtures.actors:Anything"
-SPEC_HAS_MAILBOX = "mailbox" in attrs.fields_dict(ChildSpec)
 
 
 def tree_of(text: str, **options: object) -> ChildSpec:
@@ -193,23 +191,11 @@ def test_a_section_cannot_be_registered_twice() -> None:
     )
 
 
-@pytest.mark.skipif(not SPEC_HAS_MAILBOX, reason="ChildSpec has no mailbox field in this version")
 def test_mailbox_becomes_the_childs_mailbox_policy() -> None:
     """``mailbox:`` is the child's ``MailboxPolicy``."""
     spec = tree_of(f'tree: {{id: root, children: [{{id: a, actor: "{ECHO}", args: [x], mailbox: {{capacity: 8, overflow: drop_oldest}}}}]}}')
 
     assert MailboxPolicy(8, "drop_oldest") == children(spec)[0].mailbox
-
-
-@pytest.mark.skipif(SPEC_HAS_MAILBOX, reason="ChildSpec has a mailbox field")
-def test_mailbox_is_refused_while_child_specs_cannot_bound_one() -> None:
-    """Until ``ChildSpec`` has a mailbox field, ``mailbox:`` says so instead of being dropped."""
-    with pytest.raises(ConfigError) as info:
-        tree_of(f'tree: {{id: root, children: [{{id: a, actor: "{ECHO}", args: [x], mailbox: {{capacity: 8}}}}]}}')
-
-    assert "<string>:1:106: tree.children[0].mailbox: not supported yet: this version's ChildSpec cannot bound a mailbox" == str(
-        info.value.problems[0]
-    )
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)

@@ -65,7 +65,7 @@ async def test_giving_up_is_an_error_naming_the_child_its_reason_and_the_limit(a
     assert [("error", "w", "RuntimeError: first"), ("error", "w", "RuntimeError: second")] == [
         fields(e, "log_level", "child", "reason") for e in terminated
     ]
-    assert [("info", "shutdown")] == [fields(e, "log_level", "reason") for e in events(log_events, "shutdown")]
+    assert [("info", "shutdown (reached_max_restart_intensity)")] == [fields(e, "log_level", "reason") for e in events(log_events, "shutdown")]
 
 
 @pytest.mark.asyncio

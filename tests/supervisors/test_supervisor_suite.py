@@ -42,6 +42,9 @@ from neural_actors.supervisors import (
     which_children,
 )
 
+#: The exit reason of a supervisor that gives up, as OTP's.
+GAVE_UP = ("shutdown", "reached_max_restart_intensity")
+
 INFINITY = float("inf")
 
 #: Plans by key: a spec sent in ``start_child`` must be immutable, so children get the key.
@@ -647,7 +650,7 @@ async def test_one_for_one(actor_runtime: Runtime) -> None:
     watches = watch(rt, sup)
     await end(rt, child2, "crash")
     rt.cast(await child_pid(rt, sup, "child1"), "crash")
-    assert ["shutdown"] == await reasons(watches)
+    assert [GAVE_UP] == await reasons(watches)
 
 
 @pytest.mark.asyncio
@@ -666,7 +669,7 @@ async def test_one_for_all(actor_runtime: Runtime) -> None:
     watches = watch(rt, sup)
     await end(rt, new[0], "crash")
     rt.cast(await child_pid(rt, sup, "child1"), "crash")
-    assert ["shutdown"] == await reasons(watches)
+    assert [GAVE_UP] == await reasons(watches)
 
 
 @pytest.mark.asyncio
@@ -686,19 +689,19 @@ async def test_rest_for_one(actor_runtime: Runtime) -> None:
     watches = watch(rt, sup)
     await end(rt, new[2], "crash")
     rt.cast(await child_pid(rt, sup, "child2"), "crash")
-    assert ["shutdown"] == await reasons(watches)
+    assert [GAVE_UP] == await reasons(watches)
 
 
 async def check_escalation(rt: Runtime, strategy: str) -> None:
     """child1 crashes and cannot start again: every failed attempt counts, and past the intensity
-    (4) the supervisor stops child2 and exits ``shutdown``."""
+    (4) the supervisor stops child2 and exits ``("shutdown", "reached_max_restart_intensity")``."""
     plan: dict = {}
     sup = await rt.start(Supervisor, sup_flags(strategy=strategy, intensity=4), [spec("child1", plan), spec("child2", plan)])
     watches = watch(rt, sup, await child_pid(rt, sup, "child2"))
     plan["failing"]["child1"] = INFINITY
     rt.cast(await child_pid(rt, sup, "child1"), "crash")
 
-    assert ["shutdown", "shutdown"] == await reasons(watches)
+    assert [GAVE_UP, "shutdown"] == await reasons(watches)
     assert 1 + 4 == plan["starts"].count("child1")  # the first start, then four failed restarts
 
 
@@ -763,7 +766,7 @@ async def test_simple_one_for_one(actor_runtime: Runtime) -> None:
     watches = watch(rt, sup)
     await end(rt, pid2, "crash")
     rt.cast((await which_children(rt, sup))[0][1], "crash")
-    assert ["shutdown"] == await reasons(watches)
+    assert [GAVE_UP] == await reasons(watches)
 
 
 @pytest.mark.asyncio
@@ -805,7 +808,7 @@ async def test_simple_one_for_one_escalation(actor_runtime: Runtime) -> None:
     plan["failing"]["d1"] = INFINITY
     rt.cast(pid1, "crash")
 
-    assert ["shutdown", "shutdown"] == await reasons(watches)
+    assert [GAVE_UP, "shutdown"] == await reasons(watches)
     assert 1 + 4 == plan["starts"].count("d1")
 
 
