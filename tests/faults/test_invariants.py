@@ -181,7 +181,7 @@ async def test_a_supervisor_that_gives_up_past_its_intensity_breaks_nothing(acto
     root = await start_tree(rt, echo_tree("a", intensity=1, period=5))
     injector = inject_faults(FaultPlan([Kill("a", Schedule(every=1, times=2))]))
 
-    assert "shutdown" == await rt.wait_exit(root)
+    assert ("shutdown", "reached_max_restart_intensity") == await rt.wait_exit(root)
     assert [] == check_restarts(injector)
     assert (("'root'", 1.0),) == injector.statistics().escalations
 

@@ -49,7 +49,7 @@ async def test_a_failed_start_retried_counts_toward_the_intensity(actor_runtime:
     root = await start_tree(rt, echo_tree("a", intensity=2, period=10))
     injector = inject_faults(FaultPlan([FailInit("a", inits=5, schedule=Schedule(at=1)), Kill("a", Schedule(at=1))]))
 
-    assert "shutdown" == await rt.wait_exit(root)
+    assert ("shutdown", "reached_max_restart_intensity") == await rt.wait_exit(root)
     assert (("'root'", 1.0),) == injector.statistics().escalations
     assert [] == check_restarts(injector)
 
