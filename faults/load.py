@@ -63,7 +63,7 @@ class Load:
         FaultPlanError: naming the field, what was expected and what came.
     """
 
-    target: Hashable = attrs.field(validator=hashable("load.target"))
+    target: Hashable = attrs.field(validator=hashable("load.target", optional=False))
     request: Any = None
     group: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     clients: int = attrs.field(default=1, validator=count("load.clients"))

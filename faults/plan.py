@@ -24,7 +24,7 @@ import attrs
 from .errors import FaultPlanError
 from .schedule import Schedule
 from .targets import Link, Messages, Target, to_target
-from .validators import as_tuple, count
+from .validators import as_tuple, count, instance
 from .validators import seconds as finite_seconds  # Delay has a field named seconds
 
 if TYPE_CHECKING:
@@ -236,7 +236,7 @@ class FailLink:
 
     kind: ClassVar[str] = "fail_link"
     category: ClassVar[Category] = "condition"
-    link: Link | None = attrs.field(default=None, validator=attrs.validators.optional(attrs.validators.instance_of(Link)))
+    link: Link | None = attrs.field(default=None, validator=instance("link", Link, "a Link or None (a seeded choice)"))
     schedule: Schedule = attrs.field(default=Schedule(), validator=_schedule)
 
 

@@ -24,7 +24,7 @@ from neural_actors.runtime import Mesh, Pid, Runtime
 from neural_actors.supervisors import DynamicSupervisor, Supervisor
 
 from .errors import FaultPlanError
-from .validators import as_tuple, count, hashable, one_of, pattern, strings
+from .validators import as_tuple, count, hashable, instance, one_of, pattern, strings
 
 __all__ = ["DIRECTIONS", "MESSAGE_KINDS", "TYPES", "Link", "Messages", "Target", "is_supervisor", "to_target"]
 
@@ -205,7 +205,7 @@ class Messages:
     kinds: tuple[str, ...] = attrs.field(
         default=DEFAULT_KINDS, converter=as_tuple, validator=strings("messages.kinds", choices=MESSAGE_KINDS)
     )
-    link: Link | None = attrs.field(default=None, validator=attrs.validators.optional(attrs.validators.instance_of(Link)))
+    link: Link | None = attrs.field(default=None, validator=instance("messages.link", Link, "a Link or None"))
     cores: tuple[int, int] | None = attrs.field(default=None, converter=as_tuple, validator=_cores)
 
     def __attrs_post_init__(self) -> None:

@@ -7,12 +7,12 @@ reader knows ``faults[2].schedule.every``) adds the path in front of the field.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from typing import Any
 
 from .errors import FaultPlanError
 
-__all__ = ["as_tuple", "count", "hashable", "one_of", "pattern", "probability", "seconds", "strings"]
+__all__ = ["as_tuple", "count", "hashable", "instance", "one_of", "pattern", "probability", "seconds", "strings"]
 
 Validator = Callable[[Any, Any, Any], None]
 
@@ -88,16 +88,27 @@ def strings(field: str, *, choices: tuple[str, ...] | None = None) -> Validator:
     return check
 
 
-def hashable(field: str) -> Validator:
-    """Any hashable value or ``None`` (names and group keys)."""
+def hashable(field: str, *, optional: bool = True) -> Validator:
+    """Any hashable value (names and group keys); ``None`` too if ``optional``."""
+    expected = "a hashable name" + (" or None" if optional else "")
 
     def check(_: Any, __: Any, value: Any) -> None:
-        if not isinstance(value, Hashable):
-            raise FaultPlanError(field, value, "a hashable name or None")
+        if value is None and not optional:
+            raise FaultPlanError(field, value, expected)
         try:
             hash(value)
         except TypeError:
-            raise FaultPlanError(field, value, "a hashable name or None") from None
+            raise FaultPlanError(field, value, expected) from None
+
+    return check
+
+
+def instance(field: str, cls: type, expected: str) -> Validator:
+    """An instance of ``cls``, or ``None``."""
+
+    def check(_: Any, __: Any, value: Any) -> None:
+        if value is not None and type(value) is not cls:
+            raise FaultPlanError(field, value, expected)
 
     return check
 

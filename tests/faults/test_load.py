@@ -125,7 +125,8 @@ async def test_an_empty_group_is_a_clear_error(actor_runtime: Runtime) -> None:
         ({"clients": 0}, "load.clients: expected an int >= 1 (got 0)"),
         ({"rate": 0}, "load.rate: expected calls per second per client, a finite number > 0 (got 0)"),
         ({"timeout": -1}, "load.timeout: expected finite seconds > 0 or None (got -1)"),
-        ({"target": ["a"]}, "load.target: expected a hashable name or None (got ['a'])"),
+        ({"target": ["a"]}, "load.target: expected a hashable name (got ['a'])"),
+        ({"target": None}, "load.target: expected a hashable name (got None)"),
     ],
 )
 def test_a_bad_load_is_refused_naming_the_field(options: dict, expected: str) -> None:

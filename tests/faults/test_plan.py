@@ -10,6 +10,7 @@ from neural_actors.faults import (
     Drop,
     FailCore,
     FailInit,
+    FailLink,
     FaultPlan,
     FaultPlanError,
     Kill,
@@ -70,6 +71,8 @@ def test_every_kind_is_listed_by_its_name() -> None:
         (lambda: FaultPlan(["crash"]), "faults[0]: expected a fault (Crash, Kill, FailInit, CrashAfter, Drop, Delay, "
                                       "Duplicate, Reorder, FailCore, FailLink, SlowCore, Partition) (got 'crash')"),
         (lambda: FaultPlan(seed="1"), "seed: expected an int or None (got '1')"),
+        (lambda: FailLink((0, 1, 0, "+x")), "link: expected a Link or None (a seeded choice) (got (0, 1, 0, '+x'))"),
+        (lambda: Messages(link="a"), "messages.link: expected a Link or None (got 'a')"),
     ],
 )
 def test_a_bad_fault_is_refused_naming_the_field(build, expected: str) -> None:
