@@ -13,7 +13,8 @@ The curated public API. Everything a user needs is importable from here::
         await rt.call(pid, "hello")
 
 The supervisors (``Supervisor``, ``DynamicSupervisor``, ``ChildSpec``, the management
-functions) are here too.
+functions) are here too, and fault plans (``FaultPlan``; the rest of fault injection, the
+invariants and chaos runs are in ``neural_actors.faults``).
 """
 
 from importlib.metadata import version as _version
@@ -104,6 +105,12 @@ from neural_actors.supervisors import tree_health as tree_health
 from neural_actors.supervisors import walk_tree as walk_tree
 from neural_actors.supervisors import which_child as which_child
 from neural_actors.supervisors import which_children as which_children
+from neural_actors.faults import FaultPlan as FaultPlan
+from neural_actors.faults import FaultPlanError as FaultPlanError
+from neural_actors.faults import InjectedFault as InjectedFault
+from neural_actors.faults import Messages as Messages
+from neural_actors.faults import Schedule as Schedule
+from neural_actors.faults import Target as Target
 
 __version__ = _version("neural-actors")
 
@@ -127,8 +134,11 @@ __all__ = [
     "Down",
     "DynamicSupervisor",
     "Exit",
+    "FaultPlan",
+    "FaultPlanError",
     "FrozenDict",
     "Ignore",
+    "InjectedFault",
     "InternalError",
     "InvalidChildSpec",
     "LinkStatistics",
@@ -137,6 +147,7 @@ __all__ = [
     "MailboxStatistics",
     "Mesh",
     "MeshStatistics",
+    "Messages",
     "NameTaken",
     "NoProcess",
     "NoReply",
@@ -151,6 +162,7 @@ __all__ = [
     "RuntimeClosed",
     "RuntimeSection",
     "RuntimeStatistics",
+    "Schedule",
     "SectionRegistry",
     "Shutdown",
     "StartFailed",
@@ -159,6 +171,7 @@ __all__ = [
     "Supervisor",
     "SupervisorError",
     "SupervisorFlags",
+    "Target",
     "TimerRef",
     "TreeHealth",
     "Unreachable",

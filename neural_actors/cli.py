@@ -19,8 +19,9 @@ import attrs
 import click
 import structlog
 
+from neural_actors.faults import DEFAULT_PLAN, FaultPlanError, run_chaos_seeds
 from neural_actors.mesh_command import mesh
-from neural_actors.runtime import Deadlock, Runtime, format_reason
+from neural_actors.runtime import Deadlock, Runtime, StartFailed, format_reason
 from neural_actors.runtime import run as run_main
 from neural_actors.supervisors import (
     ChildSpec,
@@ -308,6 +309,86 @@ def _duration(value: float | str) -> str:
 def schema() -> None:
     """Print the JSON Schema (draft 2020-12) of config files, for editors and tools."""
     click.echo(json.dumps(config_json_schema(), indent=2))
+
+
+# chaos -------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--duration", type=DURATION, default="60s", show_default=True,
+              help="Faults and load for this long (30s, 2m), in the clock's time.")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="The first run's seed. [config, else 0]")
+@click.option("--runs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="How many runs, with seeds seed, seed+1, ...")
+@click.option("--clock", type=click.Choice(["virtual", "real"]), default="virtual", show_default=True,
+              help="virtual: fast, and a run replays exactly; real: wall time.")
+@click.option("--mesh", default=None, help="Run on an emulated mesh preset (wormhole, mesh:4x4...), for mesh faults.")
+@click.option("--settle", type=DURATION, default="5s", show_default=True,
+              help="After the faults, how long calls may take to end before they count as hung.")
+@_log_level
+@_log_format
+def chaos(file: str, duration: float, seed: int | None, runs: int, clock: str, mesh: str | None, settle: float,
+          log_level: str | None, log_format: str | None) -> None:
+    """Run the tree of FILE under its fault plan (faults:) and load (load:), then check every invariant.
+
+    Each run: faults and load for --duration, then the faults heal and the tree settles, then
+    the invariants: no call left pending, no dead registry entry, every message accounted for,
+    restarts within each supervisor's intensity, nothing running after shutdown. Without a
+    faults: section the tree is tried under a default plan (workers crashed and killed at
+    random, messages delayed, reordered and a few dropped). Prints each run's report; exits 1 if
+    an invariant broke, with the command that replays the run, 2 if FILE has problems.
+    """
+    config = _load(file)
+    faults, load = config.sections.get("faults"), config.sections.get("load")
+    plan = faults.fault_plan() if faults is not None else DEFAULT_PLAN
+    log_format = log_format or config.runtime.log_format
+    configure_logging(log_level or "critical", log_format)
+    _warm_up(config.tree, log_format)
+    first = seed if seed is not None else (config.runtime.seed or 0)
+    options = {"mesh": mesh} if mesh is not None else {}
+
+    def replay(run_seed: int) -> str:
+        extra = (f" --mesh {mesh}" if mesh else "") + (f" --settle {format_duration(settle)}" if settle != 5 else "")
+        return (f"neural-actors chaos {file} --seed {run_seed} --duration {format_duration(duration)} "
+                f"--clock {clock}{extra}")
+
+    reports = run_chaos_seeds(
+        config.tree, plan, range(first, first + runs), clock=clock, replay=replay, load=load.loads() if load else (),
+        duration=duration, settle=settle, runtime={**options, "log_level": log_level or "error"},
+        progress=_chaos_progress(log_format, duration) if runs == 1 else None,
+    )
+    broken = 0
+    try:
+        for report in reports:
+            broken += not report.ok
+            if runs == 1 or not report.ok:
+                click.echo(report.render())
+            if runs > 1:
+                verdict = "every invariant holds" if report.ok else f"{len(report.violations)} invariant(s) broke"
+                _status(f"seed {report.seed}: {verdict}" + (f", digest {report.digest}" if report.digest else ""),
+                        log_format)
+    except FaultPlanError as error:
+        click.echo(f"{file}: {error}" + (" (give --mesh)" if "mesh" in str(error) else ""), err=True)
+        sys.exit(2)
+    except StartFailed as error:
+        click.echo(f"the tree failed to start: {error}", err=True)
+        sys.exit(1)
+    if runs > 1:
+        click.echo(f"{runs} runs: {runs - broken} kept every invariant, {broken} broke one")
+    sys.exit(1 if broken else 0)
+
+
+def _chaos_progress(log_format: str, duration: float) -> Any:
+    """Progress of a run on stderr, on one rewritten line, when a person is watching."""
+    if not sys.stderr.isatty() or log_format == "json":
+        return None
+
+    def show(done: float, load: Any) -> None:
+        click.echo(f"\r{format_duration(round(done, 3))} of {format_duration(duration)}: {load.ok} calls ok, "
+                   f"{load.failed_total} failed, {load.hung} hung  ", err=True, nl=done >= duration)
+
+    return show
 
 
 # demo --------------------------------------------------------------------------------------

@@ -164,7 +164,13 @@ class Delivery:
         mailbox = process.mailbox
         deadline = None
         if self.transport is not None:
-            self._carry(sender, process.pid, "call", caller)
+            try:
+                self._carry(sender, process.pid, "call", caller)
+            except BaseException:
+                # Refused on the way (the mesh: ``Unreachable``): the request never left, so
+                # the call must not stay pending on the target, to be failed later unheard.
+                process.drop_call(caller)
+                raise
         elif process.state == IDLE and not process.is_async and not mailbox.queue and mailbox.capacity is None:
             # Sync fast path: the target is a sync actor with nothing to do, so run its turn
             # right here; no tick, no timer, no second task switch. Then yield once anyway:

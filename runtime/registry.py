@@ -84,6 +84,14 @@ class Registry(Generic[P]):
         """The live members of group ``key``, in join order."""
         return list(self._groups.get(key, {}).values())
 
+    def names(self) -> dict[Hashable, P]:
+        """Every registered name and its process, in registration order (a copy)."""
+        return dict(self._names)
+
+    def groups(self) -> dict[Hashable, list[P]]:
+        """Every group and its members, in join order (a copy)."""
+        return {key: list(members.values()) for key, members in self._groups.items()}
+
     def forget(self, process: P) -> None:
         """Drop every entry of an exiting process."""
         if process.name is not None:

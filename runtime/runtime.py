@@ -23,6 +23,7 @@ import anyio
 import attrs
 
 from .behaviour import Behaviour, is_async_behaviour
+from .calls import Caller
 from .checks import Shutdown, check_seconds, check_shutdown
 from .clock import Clock, is_virtual
 from .delivery import Delivery, Dispatched, Transport
@@ -373,6 +374,10 @@ class Runtime:
         """Fail the link leaving router ``(x, y)`` of ``chip`` in ``direction`` on ``noc``."""
         self._mesh().fail_link(chip, x, y, direction, noc)
 
+    def restore_link(self, chip: int, x: int, y: int, direction: str, noc: int = 0) -> None:
+        """Bring a failed link back into service (a fault plan heals what it failed)."""
+        self._mesh().restore_link(chip, x, y, direction, noc)
+
     def slow_core(self, core: int, factor: float) -> None:
         """Make messages to ``core`` take ``factor`` times longer (1.0 restores it)."""
         self._mesh().slow_core(core, factor)
@@ -422,8 +427,16 @@ class Runtime:
         """
         self._delivery.transport = transport
 
+    @property
+    def hooks(self) -> ProcessHooks | None:
+        """The hooks every process's ``init`` and dispatch call (a fault plan's), or ``None``."""
+        return self._node.hooks
+
     def set_hooks(self, hooks: ProcessHooks | None) -> None:
-        """Step into every process's ``init`` and dispatch (fault plans); ``None`` removes them."""
+        """Step into every process's ``init`` and dispatch (fault plans); ``None`` removes them.
+
+        Hooks that wrap others take ``rt.hooks`` first and call them.
+        """
         self._node.hooks = hooks
 
     def cast(self, target: Pid | Hashable, msg: Any) -> None:
@@ -550,6 +563,14 @@ class Runtime:
         """The live members of ``group``, in join order."""
         return [process.pid for process in self._node.registry.members(group)]
 
+    def registered(self) -> dict[Hashable, Pid]:
+        """Every registered name and the pid it names, in registration order (a snapshot)."""
+        return {name: process.pid for name, process in self._node.registry.names().items()}
+
+    def groups(self) -> dict[Hashable, tuple[Pid, ...]]:
+        """Every group and its members' pids, in join order (a snapshot)."""
+        return {key: tuple(p.pid for p in members) for key, members in self._node.registry.groups().items()}
+
     def _live(self, pid: Pid) -> Process:
         process = self._node.processes.get(pid)
         if process is None:
@@ -632,6 +653,19 @@ class Runtime:
     def make_ref(self) -> Ref:
         """A new reference, unique within this runtime."""
         return self._node.make_ref()
+
+    def pending_calls(self) -> list[Caller]:
+        """Every call still waiting for its reply, in process order, then call order (a snapshot;
+        ``Caller.describe()`` says who waits on whom). Invariant checks read it after a fault."""
+        return [caller for caller in self._node.pending_calls() if caller.waiting]
+
+    def record_event(self, kind: str, *fields: Any) -> None:
+        """Add an event to the trace (fault plans record each fault they inject and its target);
+        nothing happens without ``trace=True``. Fields are rendered with ``repr``, so give
+        values whose reprs are stable from run to run (pids, names, numbers)."""
+        trace = self._node.trace
+        if trace is not None:
+            trace.record(kind, *fields)
 
     def trace_digest(self) -> str:
         """The hash of the event trace so far (needs ``trace=True``)."""

@@ -164,6 +164,20 @@ async def test_a_failed_core_kills_its_processes_and_refuses_messages() -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_call_the_mesh_refuses_leaves_nothing_pending() -> None:
+    """A call refused with ``Unreachable`` is not left waiting on its target, to be failed later
+    with nobody listening."""
+    async with Runtime(clock="virtual", mesh="mesh:4x4") as rt:
+        victim = rt.spawn(Recorder, core=6)
+        await rt.wait_idle()
+        rt.fail_core(6)
+        with pytest.raises(Unreachable, match="core 6 failed"):
+            await rt.call(victim, Get())
+
+        assert [] == rt.pending_calls()
+
+
+@pytest.mark.asyncio
 async def test_a_failed_link_is_routed_around_on_the_other_noc() -> None:
     """On a two-NoC mesh a failed NoC0 link makes the message take NoC1; with both failed, Unreachable."""
     async with Runtime(clock="virtual", mesh="noc:4x4") as rt:
