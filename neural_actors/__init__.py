@@ -21,6 +21,7 @@ from importlib.metadata import version as _version
 from neural_actors.runtime import Actor as Actor
 from neural_actors.runtime import ActorExited as ActorExited
 from neural_actors.runtime import BlockingRuntime as BlockingRuntime
+from neural_actors.runtime import CallHistogram as CallHistogram
 from neural_actors.runtime import Caller as Caller
 from neural_actors.runtime import CallingSelf as CallingSelf
 from neural_actors.runtime import CallTimeout as CallTimeout
@@ -61,6 +62,8 @@ from neural_actors.runtime import TimerRef as TimerRef
 from neural_actors.runtime import LinkStatistics as LinkStatistics
 from neural_actors.runtime import Mesh as Mesh
 from neural_actors.runtime import MeshStatistics as MeshStatistics
+from neural_actors.runtime import MetricsSnapshot as MetricsSnapshot
+from neural_actors.runtime import RuntimeMetrics as RuntimeMetrics
 from neural_actors.runtime import Placement as Placement
 from neural_actors.runtime import PlacementError as PlacementError
 from neural_actors.runtime import Unreachable as Unreachable
@@ -113,6 +116,7 @@ __all__ = [
     "ActorExited",
     "Backoff",
     "BlockingRuntime",
+    "CallHistogram",
     "CallTimeout",
     "Caller",
     "CallingSelf",
@@ -137,6 +141,7 @@ __all__ = [
     "MailboxStatistics",
     "Mesh",
     "MeshStatistics",
+    "MetricsSnapshot",
     "NameTaken",
     "NoProcess",
     "NoReply",
@@ -149,6 +154,7 @@ __all__ = [
     "Ref",
     "Runtime",
     "RuntimeClosed",
+    "RuntimeMetrics",
     "RuntimeSection",
     "RuntimeStatistics",
     "SectionRegistry",

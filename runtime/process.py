@@ -50,6 +50,7 @@ from .calls import Caller
 from .checks import Shutdown
 from .errors import ActorExited, InternalError, StartFailed, StartIgnored, safe_repr
 from .message import FrozenDict, check_immutable, message
+from .metrics import RuntimeMetrics
 from .links import KILL, KILLED, NOPROC, NORMAL, Down, Exit, LinkTable
 from .mailbox import Mailbox, MailboxPolicy
 from .pid import Pid, Ref
@@ -173,6 +174,7 @@ class Node:
         "id",
         "links",
         "loop",
+        "metrics",
         "pid",
         "processes",
         "registry",
@@ -194,6 +196,9 @@ class Node:
         self.route: SignalRoute = None  # type: ignore[assignment]  # set by the delivery seam
         self.facade: Any = None  # the Runtime, for ``Actor.runtime``
         self.hooks: ProcessHooks | None = None
+        #: The runtime's counters when metrics are on: an exiting process hands them its
+        #: mailbox's drops and what it left unhandled.
+        self.metrics: RuntimeMetrics | None = None
         #: Called as ``hook(pid, reason)`` after each exit (placement frees the core's memory).
         self.exit_hooks: list[Callable[[Pid, Any], None]] = []
         self._rng = random.Random(seed) if seed is not None else None
@@ -822,6 +827,8 @@ class Process:
         if not was_idle:
             node.went_idle()
         unhandled = self.mailbox.close()
+        if node.metrics is not None:
+            node.metrics.process_exited(pid, self.mailbox.dropped, self.mailbox.refused, len(unhandled))
         calls = self.calls
         if calls:
             self.calls = None
