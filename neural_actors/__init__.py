@@ -107,6 +107,7 @@ from neural_actors.supervisors import register_section as register_section
 from neural_actors.supervisors import run_job as run_job
 from neural_actors.supervisors import start_tree as start_tree
 from neural_actors.supervisors import walk_tree as walk_tree
+from neural_actors.service_section import ServiceSection as ServiceSection
 
 __version__ = _version("neural-actors")
 
@@ -158,6 +159,7 @@ __all__ = [
     "RuntimeSection",
     "RuntimeStatistics",
     "SectionRegistry",
+    "ServiceSection",
     "Shutdown",
     "StartFailed",
     "StartIgnored",
