@@ -53,7 +53,7 @@ from .inference import Infer, Inferred
 from .metrics import prometheus_client, register
 from .service_section import ServiceSection
 
-__all__ = ["InvalidRequest", "Service", "create_app"]
+__all__ = ["InvalidRequest", "Service", "create_app", "parse_rows", "serve"]
 
 log = structlog.get_logger("neural_actors.service")
 
@@ -316,7 +316,12 @@ def create_app(config: Config | str | os.PathLike[str]) -> Any:
         Route("/tree", service.observed("/tree", tree), methods=["GET"]),
         Route("/metrics", service.observed("/metrics", metrics), methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=lambda app: service.running())
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        async with service.running():
+            yield
+
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.service = service
     return app
 
@@ -386,3 +391,73 @@ def _unavailable(service: Service, reason: str, detail: str, **extra: Any) -> An
     retry = str(max(1, math.ceil(service.section.retry_after)))
     body = {"error": "unavailable", "reason": reason, "detail": detail, **extra}
     return _json(503, body, {"Retry-After": retry})
+
+
+# Serving --------------------------------------------------------------------------------------
+
+
+def serve(
+    config: Config,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    log_level: str = "warning",
+    on_listening: Callable[[str], None] | None = None,
+) -> int:
+    """Serve ``config`` under uvicorn until SIGTERM or SIGINT, then drain, stop and return.
+
+    uvicorn stops accepting connections and waits up to ``grace`` for requests in flight; the
+    lifespan then stops the tree in order. uvicorn re-raises the signal it handled once it is
+    done, so that a process dies of it; here a clean stop is a normal return instead, and the
+    command exits 0. A signal that arrives before uvicorn took over stops at once.
+
+    Args:
+        host, port: where to listen (default: the ``service:`` section's; port 0: any free port).
+        log_level: uvicorn's log level.
+        on_listening: called with the URL once the tree is up and the socket listens.
+
+    Returns:
+        0 after a stop on request, 1 if the tree failed to start.
+    """
+    import signal
+
+    import uvicorn
+
+    app = create_app(config)
+    section: ServiceSection = app.state.service.section
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=host or section.host, port=section.port if port is None else port, lifespan="on",
+        timeout_graceful_shutdown=section.grace,  # type: ignore[arg-type]  # seconds; a float works
+        log_level=log_level, access_log=False,
+    ))
+
+    def stop_now(signum: int, frame: Any) -> None:
+        # Before uvicorn takes over, nothing is running yet: stop at once. Once it has stopped,
+        # it raises the signal it handled again, which finds nothing left to stop.
+        if not server.should_exit:
+            raise SystemExit(0)
+
+    async def serve_until_stopped() -> None:
+        try:
+            await server.serve()
+        except SystemExit:
+            pass  # uvicorn's way to say the lifespan failed; server.started tells the rest
+
+    async def run() -> bool:
+        serving = asyncio.ensure_future(serve_until_stopped())
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.02)
+        if server.started and on_listening is not None:
+            bound = server.servers[0].sockets[0].getsockname()
+            on_listening(f"http://{bound[0]}:{bound[1]}")
+        await serving
+        return server.started
+
+    previous = {signum: signal.signal(signum, stop_now) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return 0 if asyncio.run(run()) else 1
+    except SystemExit:  # a signal before uvicorn took over
+        return 0
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
