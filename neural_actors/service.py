@@ -357,7 +357,8 @@ def parse_rows(body: bytes, section: ServiceSection) -> np.ndarray:
         for j, value in enumerate(row):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise InvalidRequest(f"x[{i}][{j}]", f"expected a number (got a JSON {_json_type(value)})")
-    x = np.asarray(rows, dtype=np.float32)
+    with np.errstate(over="ignore"):  # a number beyond float32 becomes inf, refused below
+        x = np.asarray(rows, dtype=np.float32)
     if not np.isfinite(x).all():
         i, j = np.argwhere(~np.isfinite(x))[0]
         raise InvalidRequest(f"x[{i}][{j}]", f"expected a finite number (got {rows[i][j]!r}, or too large for float32)")
