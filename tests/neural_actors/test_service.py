@@ -19,7 +19,6 @@ from neural_actors.supervisors import ConfigError, loads_config  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from neural_actors.fff_model import FFFLeafWeights  # noqa: E402
-from neural_actors.inference import Infer  # noqa: E402
 from neural_actors.service import Service, create_app  # noqa: E402
 from neural_actors.tiny_fff import TinyFFF  # noqa: E402
 
@@ -349,6 +348,21 @@ def test_an_app_needs_a_service_section() -> None:
             == str(raised.value))
 
 
-def test_infer_messages_go_to_the_model_unchanged() -> None:
-    """The service sends the model the same ``Infer`` any client would."""
-    assert Infer.__module__ == "neural_actors.inference"
+@pytest.mark.asyncio
+async def test_the_ten_line_example_serves_inference() -> None:
+    """examples/service/app.py: the runtime in a lifespan, a route calling the model by name."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "service" / "app.py"
+    spec = importlib.util.spec_from_file_location("service_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    app = example.app
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://service") as client:
+            response = await client.post("/infer", json={"x": [list(range(16))]})
+
+    expected = FFFLeafWeights.init(16, 4, 3, 8, 0).hard(np.arange(16, dtype=np.float32)[None])
+    assert 200 == response.status_code
+    assert np.allclose(expected, response.json()["y"])
