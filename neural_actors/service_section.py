@@ -51,15 +51,15 @@ class ServiceSection:
                       "(a group's live members take turns)"),
     )
     timeout: Seconds = attrs.field(
-        default=5.0, validator=seconds("timeout"),
+        default=Seconds(5.0), validator=seconds("timeout"),
         metadata=_doc("a model call still unanswered after this is answered 504"),
     )
     retry_after: Seconds = attrs.field(
-        default=1.0, validator=seconds("retry_after"),
+        default=Seconds(1.0), validator=seconds("retry_after"),
         metadata=_doc("the Retry-After of a 503 (the model restarting, gone or overloaded)"),
     )
     grace: Seconds = attrs.field(
-        default=10.0, validator=seconds("grace", allow_zero=True),
+        default=Seconds(10.0), validator=seconds("grace", allow_zero=True),
         metadata=_doc("on SIGTERM, how long requests in flight may take before the tree is stopped"),
     )
     features: int | None = attrs.field(
