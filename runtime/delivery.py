@@ -105,21 +105,30 @@ class Delivery:
             check_immutable(msg)
         node = self._node
         process = node.processes.get(target) if type(target) is Pid else self.resolve(target)
-        metrics = self.metrics
-        if metrics is not None:
-            metrics.sent["cast"] += 1
         if process is None:
+            self._count_sent("cast")
             self._dead_letter(sender, target, msg)
         elif self.transport is None:
-            # The commonest delivery of all, so ``_queued`` is written out here.
-            if process.mailbox.put_nowait(msg):
+            # The commonest delivery of all, so ``_queued`` is written out here, and metrics
+            # cost it one check: the rarer outcomes count themselves.
+            try:
+                queued = process.mailbox.put_nowait(msg)
+            except MailboxFull:
+                self._count_sent("cast")
+                raise
+            if queued:
                 if node.trace is not None:
                     node.trace.record("send", sender, process.pid, msg)
+                metrics = self.metrics
                 if metrics is not None:
+                    metrics.sent["cast"] += 1
                     metrics.delivered += 1
                 if process.state == IDLE:
                     node.schedule(process)
+            else:
+                self._count_sent("cast")
         else:
+            self._count_sent("cast")
             self._carry(sender, process.pid, "cast", msg)
 
     def send(self, sender: Pid, target: Pid | Hashable, msg: Any) -> None:
@@ -169,8 +178,8 @@ class Delivery:
             check_immutable(msg)
         node = self._node
         process = node.processes.get(target) if type(target) is Pid else self.resolve(target)
-        metrics = self.metrics
         if process is None:
+            metrics = self.metrics
             if metrics is not None:
                 metrics.sent["call"] += 1
                 metrics.drop("dead_letter")
@@ -178,14 +187,12 @@ class Delivery:
             raise ActorExited(target, NOPROC)
         loop = node.loop
         future = loop.create_future()
-        if metrics is not None:
-            metrics.sent["call"] += 1
-            metrics.watch_call(future, loop.time())
         caller = Caller(msg, future, process, sender, self)
         process.add_call(caller)
         mailbox = process.mailbox
         deadline = None
         if self.transport is not None:
+            self._watch_call(future)
             self._carry(sender, process.pid, "call", caller)
         elif process.state == IDLE and not process.is_async and not mailbox.queue and mailbox.capacity is None:
             # Sync fast path: the target is a sync actor with nothing to do, so run its turn
@@ -194,14 +201,18 @@ class Delivery:
             mailbox.queue.append(caller)
             if node.trace is not None:
                 node.trace.record("send", sender, process.pid, caller)
+            metrics = self.metrics
             if metrics is not None:
+                metrics.sent["call"] += 1
                 metrics.delivered += 1
+                metrics.watch_call(future, loop.time())
             node.run_now(process)
             if future.done():
                 process.drop_call(caller)
                 await asyncio.sleep(0)
                 return future.result()
         else:
+            self._watch_call(future)
             deadline = None if timeout is None else loop.time() + timeout
             try:
                 if mailbox.capacity is not None and mailbox.overflow == "backpressure":
@@ -214,8 +225,12 @@ class Delivery:
                 error = CallTimeout(process.pid, msg, timeout)  # type: ignore[arg-type]
                 _settle_error(future, error)
                 raise error from None
-            except BaseException:
+            except BaseException as error:
                 process.drop_call(caller)
+                if isinstance(error, Exception):
+                    _settle_error(future, error)  # MailboxFull: the call ended refused
+                else:
+                    future.cancel()
                 raise
             if queued:
                 self._queued(sender, process, caller)
@@ -344,6 +359,16 @@ class Delivery:
             self._dead_letter(sender, target, item)
         elif process.mailbox.put_or_drop(item):
             self._queued(sender, process, item)
+
+    def _watch_call(self, future: asyncio.Future[Any]) -> None:
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.sent["call"] += 1
+            metrics.watch_call(future, self._node.loop.time())
+
+    def _count_sent(self, kind: SignalKind) -> None:
+        if self.metrics is not None:
+            self.metrics.sent[kind] += 1
 
     def _settle(self, caller: Caller, value: Any) -> None:
         """A carried reply got back to its caller."""

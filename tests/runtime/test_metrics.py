@@ -181,3 +181,16 @@ async def test_a_transport_adds_its_own_drops() -> None:
         rt.metrics.drop("fault", 2)
 
         assert 2 == rt.metrics_snapshot().dropped["fault"]
+
+
+@pytest.mark.asyncio
+async def test_a_call_a_full_mailbox_refuses_ends_refused() -> None:
+    async with Runtime(clock="virtual", metrics=True) as rt:
+        pid = rt.spawn(Echo, mailbox=MailboxPolicy(1, "fail"))
+        rt.cast(pid, "fills it")
+        with pytest.raises(MailboxFull):
+            await rt.call(pid, "hi")
+        await asyncio.sleep(0)
+        snap = rt.metrics_snapshot()
+
+    assert (1, 1, 2) == (snap.calls["refused"].count, snap.dropped["refused"], snap.sent["cast"] + snap.sent["call"])
