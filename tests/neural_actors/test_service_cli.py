@@ -90,3 +90,22 @@ def test_serve_needs_a_service_section() -> None:
     assert 2 == done.returncode
     assert ("configs/workers.yaml: no service: section; add one naming the model actor, e.g. service: {model: model}\n"
             == done.stderr)
+
+
+def test_serve_exits_one_when_the_tree_fails_to_start(tmp_path: Path) -> None:
+    config = tmp_path / "broken.yaml"
+    config.write_text(
+        "service: {model: model}\n"
+        "tree:\n"
+        "  id: root\n"
+        "  children:\n"
+        "    - {id: model, actor: 'neural_actors.tiny_fff:TinyFFF', kwargs: {d_in: 0}}\n"
+    )
+
+    done = subprocess.run(
+        [*command(), "serve", str(config), "--port", "0"], cwd=ROOT, capture_output=True, text=True, timeout=100
+    )
+
+    assert 1 == done.returncode
+    assert "d_in must be an integer >= 1 (got 0)" in done.stderr
+    assert done.stderr.endswith("the tree failed to start\n")
