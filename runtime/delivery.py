@@ -14,7 +14,8 @@ moment: a target that died meanwhile makes the message a dead letter; a full mai
 would refuse a sender can no longer tell it, so the refusal is counted as a drop there.
 
 With metrics on (``metrics`` is a ``RuntimeMetrics``), the seam counts each message it accepts
-and each one it queues, and times each call; with them off that costs one ``is None`` check.
+and each one it queues, and times each call; with them off that costs an ``is None`` check
+(one on the cast and call fast paths).
 """
 
 from __future__ import annotations
