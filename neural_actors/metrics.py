@@ -40,12 +40,12 @@ from typing import Any
 
 from neural_actors.runtime import MetricsSnapshot, Runtime
 
-__all__ = ["RuntimeCollector", "prometheus_client", "register"]
+__all__ = ["RuntimeCollector", "register", "require_prometheus"]
 
 INSTALL_HINT = "neural_actors.metrics needs prometheus-client; install it with: pip install 'neural-actors[metrics]'"
 
 
-def prometheus_client() -> Any:
+def require_prometheus() -> Any:
     """The ``prometheus_client`` module, imported on first use.
 
     Raises:
@@ -68,7 +68,7 @@ class RuntimeCollector:
     """
 
     def __init__(self, runtime: Runtime, *, namespace: str = "neural_actors") -> None:
-        prometheus_client()
+        require_prometheus()
         if runtime.metrics is None:
             raise ValueError("the runtime's metrics are off; start it with Runtime(metrics=True)")
         self.runtime = runtime
@@ -76,7 +76,7 @@ class RuntimeCollector:
 
     def collect(self) -> Iterator[Any]:
         """The metric families of a fresh snapshot (prometheus_client calls this per scrape)."""
-        core = prometheus_client().core
+        core = require_prometheus().core
         yield from _families(core, self.runtime.metrics_snapshot(), f"{self.namespace}_")
 
 
@@ -91,7 +91,7 @@ def register(runtime: Runtime, registry: Any = None, *, namespace: str = "neural
         ValueError: the runtime's metrics are off, or the names are already registered.
     """
     collector = RuntimeCollector(runtime, namespace=namespace)
-    (registry if registry is not None else prometheus_client().REGISTRY).register(collector)
+    (registry if registry is not None else require_prometheus().REGISTRY).register(collector)
     return collector
 
 

@@ -50,7 +50,7 @@ from neural_actors.runtime.metrics import CALL_BUCKETS
 from neural_actors.supervisors import ChildHealth, ChildRestarting, Config, load_config, start_tree, tree_health
 
 from .inference import Infer, Inferred
-from .metrics import prometheus_client, register
+from .metrics import register, require_prometheus
 from .service_section import ServiceSection
 
 __all__ = ["InvalidRequest", "Service", "create_app", "parse_rows", "serve"]
@@ -92,7 +92,7 @@ class Service:
     _latency: Any = None
 
     def __attrs_post_init__(self) -> None:
-        client = prometheus_client()
+        client = require_prometheus()
         self.registry = client.CollectorRegistry()
         self._requests = client.Counter(
             "neural_actors_http_requests", "HTTP requests answered, by route and status.",
@@ -306,7 +306,7 @@ def create_app(config: Config | str | os.PathLike[str]) -> Any:
     async def metrics(request: Any) -> Any:
         from starlette.responses import Response
 
-        client = prometheus_client()
+        client = require_prometheus()
         return Response(client.generate_latest(service.registry), media_type=client.CONTENT_TYPE_LATEST)
 
     routes = [

@@ -97,7 +97,7 @@ def test_without_prometheus_client_the_error_says_how_to_install_it(monkeypatch:
     monkeypatch.setitem(sys.modules, "prometheus_client", None)
 
     with pytest.raises(ImportError) as raised:
-        metrics.prometheus_client()
+        metrics.require_prometheus()
 
     assert (
         "neural_actors.metrics needs prometheus-client; install it with: pip install 'neural-actors[metrics]'"
