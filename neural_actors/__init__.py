@@ -22,6 +22,7 @@ from importlib.metadata import version as _version
 from neural_actors.runtime import Actor as Actor
 from neural_actors.runtime import ActorExited as ActorExited
 from neural_actors.runtime import BlockingRuntime as BlockingRuntime
+from neural_actors.runtime import CallHistogram as CallHistogram
 from neural_actors.runtime import Caller as Caller
 from neural_actors.runtime import CallingSelf as CallingSelf
 from neural_actors.runtime import CallTimeout as CallTimeout
@@ -66,6 +67,8 @@ from neural_actors.runtime import message as message
 from neural_actors.runtime import plan_comm_aware as plan_comm_aware
 from neural_actors.runtime import register_immutable as register_immutable
 from neural_actors.runtime import run as run
+from neural_actors.runtime import MetricsSnapshot as MetricsSnapshot
+from neural_actors.runtime import RuntimeMetrics as RuntimeMetrics
 from neural_actors.runtime import traffic_cost as traffic_cost
 from neural_actors.supervisors import RESTARTING as RESTARTING
 from neural_actors.supervisors import Backoff as Backoff
@@ -111,6 +114,7 @@ from neural_actors.faults import InjectedFault as InjectedFault
 from neural_actors.faults import Messages as Messages
 from neural_actors.faults import Schedule as Schedule
 from neural_actors.faults import Target as Target
+from neural_actors.service_section import ServiceSection as ServiceSection
 
 __version__ = _version("neural-actors")
 
@@ -120,6 +124,7 @@ __all__ = [
     "ActorExited",
     "Backoff",
     "BlockingRuntime",
+    "CallHistogram",
     "CallTimeout",
     "Caller",
     "CallingSelf",
@@ -148,6 +153,7 @@ __all__ = [
     "Mesh",
     "MeshStatistics",
     "Messages",
+    "MetricsSnapshot",
     "NameTaken",
     "NoProcess",
     "NoReply",
@@ -160,10 +166,12 @@ __all__ = [
     "Ref",
     "Runtime",
     "RuntimeClosed",
+    "RuntimeMetrics",
     "RuntimeSection",
     "RuntimeStatistics",
     "Schedule",
     "SectionRegistry",
+    "ServiceSection",
     "Shutdown",
     "StartFailed",
     "StartIgnored",

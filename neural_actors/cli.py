@@ -214,6 +214,51 @@ def _status(text: str, log_format: str, *, newline: bool = True, continued: bool
         click.echo(text, err=True, nl=newline or continued)
 
 
+# serve -------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--host", default=None, help="The address to listen on. [config service.host: 127.0.0.1]")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="The port to listen on; 0 picks a free one. [config service.port: 8000]")
+@_log_level
+@_log_format
+def serve(file: str, host: str | None, port: int | None, log_level: str | None, log_format: str | None) -> None:
+    """Serve the tree of FILE over HTTP: POST /infer, GET /health, /ready, /tree, /metrics.
+
+    FILE needs a service: section naming the model actor (see docs/embedding.md). SIGTERM or
+    Ctrl-C stops accepting requests, lets those in flight finish (up to service.grace), stops
+    the tree in order and exits 0. Exits 1 when the tree fails to start, 2 when FILE has
+    problems. Needs the service extra: pip install 'neural-actors[service]'.
+    """
+    config = _load(file)
+    if "service" not in config.sections:
+        click.echo(f"{file}: no service: section; add one naming the model actor, e.g. service: {{model: model}}",
+                   err=True)
+        sys.exit(2)
+    try:
+        from neural_actors.service import serve as serve_config
+    except ImportError as missing:
+        click.echo(str(missing), err=True)
+        sys.exit(2)
+    overrides = {"log_level": log_level, "log_format": log_format}
+    section = attrs.evolve(config.runtime, **{k: v for k, v in overrides.items() if v is not None})
+    configure_logging(section.log_level, section.log_format)
+    _warm_up(config.tree, section.log_format)
+
+    def listening(url: str) -> None:
+        _status(f"serving {file} on {url}; SIGTERM or Ctrl-C stops", section.log_format)
+
+    status = serve_config(attrs.evolve(config, runtime=section), host=host, port=port,
+                          log_level=section.log_level, on_listening=listening)
+    if status:
+        _status("the tree failed to start", section.log_format)
+    else:
+        _status("stopped on request; the tree was shut down in order", section.log_format)
+    sys.exit(status)
+
+
 # validate, tree, schema --------------------------------------------------------------------
 
 

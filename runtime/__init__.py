@@ -42,6 +42,9 @@ from .mesh import LinkStatistics as LinkStatistics
 from .mesh import Mesh as Mesh
 from .mesh import MeshStatistics as MeshStatistics
 from .message import FrozenDict as FrozenDict
+from .metrics import CallHistogram as CallHistogram
+from .metrics import MetricsSnapshot as MetricsSnapshot
+from .metrics import RuntimeMetrics as RuntimeMetrics
 from .message import check_immutable as check_immutable
 from .message import freeze as freeze
 from .message import message as message
@@ -62,12 +65,12 @@ from .runtime import Shutdown as Shutdown
 from .runtime import TimerRef as TimerRef
 
 __all__ = [
-    "Actor", "ActorExited", "BlockingRuntime", "CallTimeout", "Caller", "CallingSelf",
+    "Actor", "ActorExited", "BlockingRuntime", "CallHistogram", "CallTimeout", "Caller", "CallingSelf",
     "Continue", "Deadlock", "Delivery", "Dispatched", "Down", "Exit", "FrozenDict", "Ignore",
     "InternalError", "LinkStatistics", "Logger", "MailboxFull", "MailboxPolicy",
-    "MailboxStatistics", "Mesh", "MeshStatistics", "NameTaken", "NoProcess", "NoReply", "Pid",
+    "MailboxStatistics", "Mesh", "MeshStatistics", "MetricsSnapshot", "NameTaken", "NoProcess", "NoReply", "Pid",
     "Placement", "PlacementError", "ProcessHooks", "ProcessInfo", "ProcessStatus", "Ref",
-    "Runtime", "RuntimeClosed", "RuntimeStatistics", "Shutdown", "SignalKind", "StartFailed",
+    "Runtime", "RuntimeClosed", "RuntimeMetrics", "RuntimeStatistics", "Shutdown", "SignalKind", "StartFailed",
     "StartIgnored", "Stop", "TimerRef", "Transport", "Unreachable", "VirtualEventLoop",
     "check_immutable", "check_seconds", "check_shutdown", "format_reason", "freeze",
     "is_normal", "is_shutdown", "message", "plan_comm_aware", "register_immutable", "run",

@@ -12,6 +12,10 @@ node, or never (a dropped message, counted by whoever dropped it). Transports ke
 sender/receiver pair, as Erlang does. What arrives is applied as if it had been sent at that
 moment: a target that died meanwhile makes the message a dead letter; a full mailbox that
 would refuse a sender can no longer tell it, so the refusal is counted as a drop there.
+
+With metrics on (``metrics`` is a ``RuntimeMetrics``), the seam counts each message it accepts
+and each one it queues, and times each call; with them off that costs an ``is None`` check
+(one on the cast and call fast paths).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from .calls import Caller
 from .errors import ActorExited, CallTimeout, MailboxFull, NoProcess
 from .links import NOPROC, Down
 from .message import SCALARS, check_immutable
+from .metrics import RuntimeMetrics
 from .pid import Pid, Ref
 from .process import IDLE, Info, Node, Process
 
@@ -63,11 +68,12 @@ class Dispatched:
 class Delivery:
     """One node's delivery seam; the ``Runtime`` and every actor send through it."""
 
-    __slots__ = ("_node", "dead_letters", "transport")
+    __slots__ = ("_node", "dead_letters", "metrics", "transport")
 
     def __init__(self, node: Node) -> None:
         self._node = node
         self.transport: Transport | None = None
+        self.metrics: RuntimeMetrics | None = None
         self.dead_letters = 0
         node.route = self
 
@@ -101,15 +107,29 @@ class Delivery:
         node = self._node
         process = node.processes.get(target) if type(target) is Pid else self.resolve(target)
         if process is None:
+            self._count_sent("cast")
             self._dead_letter(sender, target, msg)
         elif self.transport is None:
-            # The commonest delivery of all, so ``_queued`` is written out here.
-            if process.mailbox.put_nowait(msg):
+            # The commonest delivery of all, so ``_queued`` is written out here, and metrics
+            # cost it one check: the rarer outcomes count themselves.
+            try:
+                queued = process.mailbox.put_nowait(msg)
+            except MailboxFull:
+                self._count_sent("cast")
+                raise
+            if queued:
                 if node.trace is not None:
                     node.trace.record("send", sender, process.pid, msg)
+                metrics = self.metrics
+                if metrics is not None:
+                    metrics.sent["cast"] += 1
+                    metrics.delivered += 1
                 if process.state == IDLE:
                     node.schedule(process)
+            else:
+                self._count_sent("cast")
         else:
+            self._count_sent("cast")
             self._carry(sender, process.pid, "cast", msg)
 
     def send(self, sender: Pid, target: Pid | Hashable, msg: Any) -> None:
@@ -117,6 +137,8 @@ class Delivery:
         if type(msg) not in SCALARS:
             check_immutable(msg)
         process = self.resolve(target)
+        if self.metrics is not None:
+            self.metrics.sent["send"] += 1
         if process is None:
             self._dead_letter(sender, target, msg)
         elif self.transport is None:
@@ -132,6 +154,8 @@ class Delivery:
             check_immutable(msg)
         process = self.resolve(target)
         item = Info(msg) if info else msg
+        if self.metrics is not None:
+            self.metrics.sent["send" if info else "cast"] += 1
         if process is None:
             self._dead_letter(sender, target, msg)
         elif self.transport is not None:
@@ -156,6 +180,11 @@ class Delivery:
         node = self._node
         process = node.processes.get(target) if type(target) is Pid else self.resolve(target)
         if process is None:
+            metrics = self.metrics
+            if metrics is not None:
+                metrics.sent["call"] += 1
+                metrics.drop("dead_letter")
+                metrics.call_ended("exited", 0.0)
             raise ActorExited(target, NOPROC)
         loop = node.loop
         future = loop.create_future()
@@ -164,6 +193,7 @@ class Delivery:
         mailbox = process.mailbox
         deadline = None
         if self.transport is not None:
+            self._watch_call(future)
             try:
                 self._carry(sender, process.pid, "call", caller)
             except BaseException:
@@ -178,12 +208,18 @@ class Delivery:
             mailbox.queue.append(caller)
             if node.trace is not None:
                 node.trace.record("send", sender, process.pid, caller)
+            metrics = self.metrics
+            if metrics is not None:
+                metrics.sent["call"] += 1
+                metrics.delivered += 1
+                metrics.watch_call(future, loop.time())
             node.run_now(process)
             if future.done():
                 process.drop_call(caller)
                 await asyncio.sleep(0)
                 return future.result()
         else:
+            self._watch_call(future)
             deadline = None if timeout is None else loop.time() + timeout
             try:
                 if mailbox.capacity is not None and mailbox.overflow == "backpressure":
@@ -193,9 +229,15 @@ class Delivery:
                     queued = mailbox.put_nowait(caller)
             except TimeoutError:
                 process.drop_call(caller)
-                raise CallTimeout(process.pid, msg, timeout) from None  # type: ignore[arg-type]
-            except BaseException:
+                error = CallTimeout(process.pid, msg, timeout)  # type: ignore[arg-type]
+                _settle_error(future, error)
+                raise error from None
+            except BaseException as error:
                 process.drop_call(caller)
+                if isinstance(error, Exception):
+                    _settle_error(future, error)  # MailboxFull: the call ended refused
+                else:
+                    future.cancel()
                 raise
             if queued:
                 self._queued(sender, process, caller)
@@ -222,10 +264,15 @@ class Delivery:
         """
         if type(value) not in SCALARS:
             check_immutable(value, "reply")
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.sent["reply"] += 1
         if self.transport is None:
             caller.settle(value)
+            if metrics is not None:
+                metrics.delivered += 1
         else:
-            self.transport.carry(caller.target, caller.sender, "reply", value, lambda: caller.settle(value))
+            self.transport.carry(caller.target, caller.sender, "reply", value, lambda: self._settle(caller, value))
 
     def dispatch(self, sender: Pid, group: Hashable, msg: Any) -> Dispatched:
         """Cast ``msg`` to every member of ``group``; never stops halfway.
@@ -239,6 +286,8 @@ class Delivery:
         dropped: list[Pid] = []
         refused: list[Pid] = []
         for process in self._node.registry.members(group):
+            if self.metrics is not None:
+                self.metrics.sent["cast"] += 1
             if self.transport is not None:
                 self._carry(sender, process.pid, "cast", msg)
                 delivered.append(process.pid)
@@ -264,6 +313,8 @@ class Delivery:
             process = node.processes.get(target)
         else:
             process = node.registry.whereis(target)
+        if self.metrics is not None:
+            self.metrics.sent["timer"] += 1
         if process is None:
             self._dead_letter(node.pid, target, msg)
         elif self.transport is None:
@@ -316,10 +367,28 @@ class Delivery:
         elif process.mailbox.put_or_drop(item):
             self._queued(sender, process, item)
 
+    def _watch_call(self, future: asyncio.Future[Any]) -> None:
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.sent["call"] += 1
+            metrics.watch_call(future, self._node.loop.time())
+
+    def _count_sent(self, kind: SignalKind) -> None:
+        if self.metrics is not None:
+            self.metrics.sent[kind] += 1
+
+    def _settle(self, caller: Caller, value: Any) -> None:
+        """A carried reply got back to its caller."""
+        caller.settle(value)
+        if self.metrics is not None:
+            self.metrics.delivered += 1
+
     def _queued(self, sender: Pid, process: Process, item: Any) -> None:
         trace = self._node.trace
         if trace is not None:
             trace.record("send", sender, process.pid, item)
+        if self.metrics is not None:
+            self.metrics.delivered += 1
         if process.state == IDLE:
             self._node.schedule(process)
 
@@ -336,3 +405,10 @@ class Delivery:
 def _time_out(future: asyncio.Future[Any], pid: Pid, request: Any, timeout: float) -> None:
     if not future.done():
         future.set_exception(CallTimeout(pid, request, timeout))
+
+
+def _settle_error(future: asyncio.Future[Any], error: BaseException) -> None:
+    """Resolve a call's future that nobody will await with ``error`` (its watchers see how
+    the call ended), marking the exception retrieved so asyncio does not log it."""
+    future.set_exception(error)
+    future.exception()

@@ -63,13 +63,15 @@ UNBOUNDED = MailboxPolicy()
 @final
 @attrs.frozen
 class MailboxStatistics:
-    """A snapshot of one mailbox: depth now, the peak depth, and messages dropped."""
+    """A snapshot of one mailbox: depth now, the peak depth, messages dropped by its policy,
+    and messages refused to their senders with ``MailboxFull``."""
 
     depth: int
     peak: int
     dropped: int
     capacity: int | None
     overflow: str
+    refused: int = 0
 
 
 class Mailbox:
@@ -79,7 +81,7 @@ class Mailbox:
     (queued, dropped, or ``MailboxFull``).
     """
 
-    __slots__ = ("_waiters", "capacity", "dropped", "overflow", "owner", "peak", "queue", "size")
+    __slots__ = ("_waiters", "capacity", "dropped", "overflow", "owner", "peak", "queue", "refused", "size")
 
     def __init__(self, owner: Any, policy: MailboxPolicy = UNBOUNDED) -> None:
         self.owner = owner  # the Pid, for errors and logs
@@ -89,6 +91,7 @@ class Mailbox:
         self.size = 0  # ordinary messages queued (bounded mailboxes only)
         self.peak = 0
         self.dropped = 0
+        self.refused = 0  # MailboxFull raised to a sender
         self._waiters: deque[asyncio.Future[None]] | None = None
 
     def put_nowait(self, item: Any) -> bool:
@@ -105,7 +108,29 @@ class Mailbox:
             queue.append(item)
             self.peak = max(self.peak, len(queue))
             return True
-        if self.size < self.capacity:
+        queued = self._put_bounded(item)
+        if queued is None:
+            self.refused += 1
+            raise MailboxFull(self.owner, self.capacity, self.overflow)
+        return queued
+
+    def put_or_drop(self, item: Any) -> bool:
+        """Queue an ordinary message whose sender cannot be told of a refusal (a timer).
+
+        Returns:
+            True if queued; False if the policy dropped or refused it (counted as a drop).
+        """
+        if self.capacity is None:
+            return self.put_nowait(item)
+        queued = self._put_bounded(item)
+        if queued is None:
+            self._count_drop(item)
+            return False
+        return queued
+
+    def _put_bounded(self, item: Any) -> bool | None:
+        """Apply the overflow policy: True if queued, False if dropped, None to refuse."""
+        if self.size < self.capacity:  # type: ignore[operator]
             self._append_counted(item)
             return True
         if self.overflow == "drop_newest":
@@ -115,19 +140,7 @@ class Mailbox:
             self._count_drop(self._evict_oldest())
             self._append_counted(item)
             return True
-        raise MailboxFull(self.owner, self.capacity, self.overflow)
-
-    def put_or_drop(self, item: Any) -> bool:
-        """Queue an ordinary message whose sender cannot be told of a refusal (a timer).
-
-        Returns:
-            True if queued; False if the policy dropped or refused it (counted as a drop).
-        """
-        try:
-            return self.put_nowait(item)
-        except MailboxFull:
-            self._count_drop(item)
-            return False
+        return None
 
     async def put(self, item: Any) -> bool:
         """Queue an ordinary message, waiting for room under ``backpressure``.
@@ -182,7 +195,7 @@ class Mailbox:
 
     def statistics(self) -> MailboxStatistics:
         """Return a snapshot of depth, peak, drops and policy."""
-        return MailboxStatistics(len(self.queue), self.peak, self.dropped, self.capacity, self.overflow)
+        return MailboxStatistics(len(self.queue), self.peak, self.dropped, self.capacity, self.overflow, self.refused)
 
     def _append_counted(self, item: Any) -> None:
         self.queue.append(item)

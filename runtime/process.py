@@ -51,6 +51,7 @@ from .errors import ActorExited, InternalError, StartFailed, StartIgnored, safe_
 from .links import KILL, KILLED, NOPROC, NORMAL, Down, Exit, LinkTable
 from .mailbox import Mailbox, MailboxPolicy
 from .message import FrozenDict, check_immutable, message
+from .metrics import RuntimeMetrics
 from .pid import Pid, Ref
 from .registry import Registry
 from .reports import Reports
@@ -173,6 +174,7 @@ class Node:
         "id",
         "links",
         "loop",
+        "metrics",
         "pid",
         "processes",
         "registry",
@@ -195,6 +197,9 @@ class Node:
         self.route: SignalRoute = None  # type: ignore[assignment]  # set by the delivery seam
         self.facade: Any = None  # the Runtime, for ``Actor.runtime``
         self.hooks: ProcessHooks | None = None
+        #: The runtime's counters when metrics are on: an exiting process hands them its
+        #: mailbox's drops and what it left unhandled.
+        self.metrics: RuntimeMetrics | None = None
         #: Called as ``hook(pid, reason)`` after each exit (placement frees the core's memory).
         self.exit_hooks: list[Callable[[Pid, Any], None]] = []
         self._rng = random.Random(seed) if seed is not None else None
@@ -850,6 +855,8 @@ class Process:
         if not was_idle:
             node.went_idle()
         unhandled = self.mailbox.close()
+        if node.metrics is not None:
+            node.metrics.process_exited(pid, self.mailbox.dropped, self.mailbox.refused, len(unhandled))
         calls = self.calls
         if calls:
             self.calls = None

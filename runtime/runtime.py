@@ -32,6 +32,7 @@ from .links import CORE_FAILED, KILL, NOPROC, SHUTDOWN
 from .mailbox import UNBOUNDED, MailboxPolicy, MailboxStatistics
 from .mesh import Mesh, MeshStatistics, MeshTransport
 from .message import FrozenDict, check_immutable
+from .metrics import MetricsSnapshot, RuntimeMetrics
 from .pid import Pid, Ref
 from .placement import Placement, Strategy
 from .portal import BlockingRuntime, start_blocking
@@ -106,6 +107,9 @@ class Runtime:
         placement: how spawns without ``core=`` choose a core (``round_robin``, ``spread``,
             ``pack``, ``comm_aware``).
         traffic: for ``comm_aware``, the expected traffic between process names.
+        metrics: count messages sent, delivered and dropped, time calls, count supervisors'
+            restarts (``metrics_snapshot()``; ``neural_actors.metrics`` exports them to
+            Prometheus). Off, the counting costs one check per message.
     """
 
     def __init__(
@@ -119,6 +123,7 @@ class Runtime:
         mesh: Mesh | str | None = None,
         placement: Strategy = "round_robin",
         traffic: Mapping[tuple[Hashable, Hashable], float] | None = None,
+        metrics: bool = False,
     ) -> None:
         if clock not in ("real", "virtual"):
             raise ValueError(f"clock must be 'real' or 'virtual' (got {clock!r})")
@@ -143,6 +148,10 @@ class Runtime:
         self._node = Node(node, seed=seed, reports=self._reports)
         self._node.facade = self
         self._delivery = Delivery(self._node)
+        if type(metrics) is not bool:
+            raise TypeError(f"metrics must be True or False (got {metrics!r})")
+        self._metrics = RuntimeMetrics() if metrics else None
+        self._node.metrics = self._delivery.metrics = self._metrics
         self._timers = Timers(self._node, self._delivery)
         self._describer: Any = None
         self._running = False
@@ -644,6 +653,60 @@ class Runtime:
             dead_letters=self._delivery.dead_letters,
             runnable=node.active,
             timers=len(self._timers),
+        )
+
+    @property
+    def metrics(self) -> RuntimeMetrics | None:
+        """The live counters (``Runtime(metrics=True)``), or ``None`` when metrics are off.
+
+        Layers above report through it (supervisors count their restarts); read it with
+        ``metrics_snapshot()``.
+        """
+        return self._metrics
+
+    def metrics_snapshot(self) -> MetricsSnapshot:
+        """The counters now, with every mailbox's depth and drops and the mesh's links.
+
+        Raises:
+            RuntimeError: metrics are off (start the runtime with ``metrics=True``).
+        """
+        metrics = self._metrics
+        if metrics is None:
+            raise RuntimeError("metrics are off; start the runtime with Runtime(metrics=True)")
+        processes = list(self._node.processes.values())
+        depths = [len(p.mailbox.queue) for p in processes]
+        dropped = dict(metrics.dropped)
+        for reason, count in (
+            ("dead_letter", self._delivery.dead_letters),
+            ("overflow", metrics.exited_dropped + sum(p.mailbox.dropped for p in processes)),
+            ("refused", metrics.exited_refused + sum(p.mailbox.refused for p in processes)),
+        ):
+            dropped[reason] = dropped.get(reason, 0) + count
+        links: tuple[tuple[int, int, int, str, int, int, float], ...] = ()
+        if self._mesh_transport is not None:
+            links = tuple(
+                (link.chip, link.x, link.y, link.direction, link.noc, link.bytes, link.utilisation)
+                for link in self._mesh_transport.statistics().links
+                if link.packets
+            )
+        node = self._node
+        return MetricsSnapshot(
+            sent=FrozenDict(metrics.sent),
+            delivered=metrics.delivered,
+            dropped=FrozenDict(dropped),
+            calls=FrozenDict(metrics.call_histograms()),
+            restarts=FrozenDict(metrics.restarts),
+            escalations=FrozenDict(metrics.escalations),
+            mailbox_depth=FrozenDict(
+                {str(p.name): depth for p, depth in zip(processes, depths) if p.name is not None}
+            ),
+            mailbox_total=sum(depths),
+            mailbox_max=max(depths, default=0),
+            processes=len(processes),
+            spawned=node.spawned,
+            exited=node.exited,
+            crashed=node.crashed,
+            links=links,
         )
 
     def now(self) -> float:

@@ -200,6 +200,9 @@ class BaseSupervisor(Actor):
     async def _restart(self, child: Child) -> None:
         """Restart ``child`` with the strategy; a start that fails is retried later."""
         self.restarts += 1
+        metrics = self.runtime.metrics
+        if metrics is not None:
+            metrics.restarted(self._metrics_label(), self._child_name(child))
         if child.spec.backoff is None and not self.intensity.add(self.runtime.now()):
             self._give_up(child, "intensity_reached", intensity=self.flags.intensity, period=self.flags.period)
         stop, start = self._affected(child)
@@ -249,7 +252,15 @@ class BaseSupervisor(Actor):
         """Restarting does not help: stop all children and exit with OTP's
         ``("shutdown", "reached_max_restart_intensity")`` (``terminate`` stops them)."""
         self.log.error(event, child=self._child_name(child), reason=format_reason(child.reason), **limit)
+        metrics = self.runtime.metrics
+        if metrics is not None:
+            metrics.escalated(self._metrics_label())
         raise Stop(GAVE_UP)
+
+    def _metrics_label(self) -> str:
+        """This supervisor in the restart metrics: the path its parents gave it, else its name."""
+        info = self.runtime.process_info(self.pid)
+        return self.runtime.metrics.label_of(self.pid, info.name if info is not None else None)  # type: ignore[union-attr]
 
     # Starting and stopping one child -----------------------------------------------------
 
@@ -281,6 +292,10 @@ class BaseSupervisor(Actor):
             return None
         child.pid = pid
         child.starts += 1
+        metrics = self.runtime.metrics
+        if metrics is not None and spec.type == "supervisor":
+            # Children are labelled by their path in the tree, which stays when pids change.
+            metrics.label(pid, f"{self._metrics_label()}/{spec.id}")
         child.core = pid.core  # a restart goes back here, unless the core failed
         child.started_at = self.runtime.now()
         self._started(child)

@@ -127,3 +127,29 @@ async def test_a_stray_request_or_cast_is_a_warning(actor_runtime: Runtime, log_
 
     assert [("warning", "'hello'")] == [fields(e, "log_level", "message") for e in events(log_events, "unexpected_cast")]
     assert [("warning", "'which_children'")] == [fields(e, "log_level", "request") for e in events(log_events, "unknown_request")]
+
+
+class Crasher(Actor):
+    def handle_cast(self, msg):
+        raise RuntimeError(msg)
+
+
+@pytest.mark.asyncio
+async def test_restarts_and_escalations_are_counted_by_path_in_the_tree() -> None:
+    """With metrics on, each restart counts under its supervisor's path and the child's id; a
+    supervisor that gives up counts an escalation."""
+    shard = ChildSpec(
+        id="shard", type="supervisor",
+        start=(Supervisor, (SupervisorFlags(intensity=1), [ChildSpec(id="w", start=(Crasher, ()), name="w")])),
+    )
+    async with Runtime(clock="virtual", metrics=True) as rt:
+        root = await rt.start(Supervisor, SupervisorFlags(intensity=5), [shard], name="root")
+        rt.cast("w", "once")
+        await rt.wait_idle()
+        rt.cast("w", "twice")  # the shard's second restart within its period: it gives up
+        await rt.wait_idle()
+        snap = rt.metrics_snapshot()
+        assert rt.is_alive(root)
+
+    assert {("root/shard", "w"): 2, ("root", "shard"): 1} == dict(snap.restarts)
+    assert {"root/shard": 1} == dict(snap.escalations)
