@@ -113,6 +113,7 @@ def check_leaf(
     """The arguments of the kernels of an FFF with leaves: float32, C-contiguous, of the right
     ranks and of agreeing shapes, ``x`` ``(B, d_in)``; returns the depth."""
     check_arrays(("x", x, 2))
-    depth = check_leaf_parameters(dict(zip(LEAF_PARAMETERS, (node_w, node_b, leaf_w1, leaf_b1, leaf_w2, leaf_b2), strict=True)))
+    parameters = (node_w, node_b, leaf_w1, leaf_b1, leaf_w2, leaf_b2)
+    depth = check_leaf_parameters(dict(zip(LEAF_PARAMETERS, parameters, strict=True)))
     check_shape("x", x, (x.shape[0], leaf_w1.shape[1]), f" for depth {depth}")
     return depth

@@ -61,7 +61,7 @@ def _mirror_order(depth: int) -> np.ndarray:
 
 
 def leaf_weights_from_fastfeedforward(module: Any) -> dict[str, np.ndarray]:
-    """Arrays for :func:`~neural_actors.kernels.fff.fff_leaf_infer` from a ``fastfeedforward.FFF``.
+    """Arrays for :func:`~neural_actors.kernels.fff_leaf.fff_leaf_infer` from a ``fastfeedforward.FFF``.
 
     The reference (``fastfeedforward`` 0.2.x) numbers nodes as a heap, children of ``i`` at
     ``2i + 1`` (left) and ``2i + 2`` (right), like our kernel, but its hard ``eval_forward``

@@ -1,6 +1,6 @@
 """Training for FFF with leaves: soft mixture forward/backward, hardening loss, Adam.
 
-Hard inference (``fff.fff_leaf_infer``) sends each token down one path, which has no gradient
+Hard inference (``fff_leaf.fff_leaf_infer``) sends each token down one path, which has no gradient
 w.r.t. the node classifiers. Belcak & Wattenhofer (2023) therefore train a *soft* tree: every
 node ``n`` emits ``p_n = sigmoid(logit_n)``, a leaf's mixture weight is the product along its
 path of ``p_n`` (right child) or ``1 - p_n`` (left child), and the output is the weighted sum of
@@ -202,7 +202,7 @@ def fff_soft_forward(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Soft FFF forward: every leaf's ReLU output, weighted by its path probability.
 
-    Arguments are shaped as for ``fff.fff_leaf_infer`` (float32, C-contiguous, finite).
+    Arguments are shaped as for ``fff_leaf.fff_leaf_infer`` (float32, C-contiguous, finite).
 
     Returns:
         ``(y, probs)``: ``y`` is ``(B, d_out)`` float32; ``probs`` is ``(B, 2**depth - 1)``

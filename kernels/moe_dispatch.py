@@ -444,7 +444,9 @@ def _fff_blocks(tokens: np.ndarray, offsets: np.ndarray, experts: FFFExperts, d_
 _KINDS = {DenseExperts: (_check_dense, _dense_blocks), FFFExperts: (_check_fff, _fff_blocks)}
 
 
-def _run_experts(tokens: object, offsets: object, experts: DenseExperts | FFFExperts, kind: type) -> np.ndarray:
+def _run_experts(
+    tokens: object, offsets: object, experts: DenseExperts | FFFExperts, kind: type
+) -> np.ndarray:
     """Validate the arguments of ``dense_experts`` or ``fff_experts`` (``kind``), then run the
     blocks."""
     _float32("tokens", tokens, 2)

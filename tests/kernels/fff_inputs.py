@@ -17,7 +17,9 @@ def random_tree(rng: np.random.Generator, batch: int, depth: int, trees: int, d_
     )
 
 
-def random_leaves(rng: np.random.Generator, batch: int, depth: int, width: int, d_in: int = 10, d_out: int = 4) -> tuple:
+def random_leaves(
+    rng: np.random.Generator, batch: int, depth: int, width: int, d_in: int = 10, d_out: int = 4
+) -> tuple:
     leaves = 2**depth
     return (
         rng.standard_normal((batch, d_in), dtype=np.float32),

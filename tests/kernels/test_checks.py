@@ -32,7 +32,9 @@ def test_named_sizes_match_anything_and_read_as_written() -> None:
     assert "b must have shape (3,) (got (2,))" == str(error.value)
 
 
-@pytest.mark.parametrize(("value", "expected"), [(3, 3), (np.int64(3), 3), (np.uint8(0), 0), (True, None), (3.0, None), ("3", None)])
+@pytest.mark.parametrize(
+    ("value", "expected"), [(3, 3), (np.int64(3), 3), (np.uint8(0), 0), (True, None), (3.0, None), ("3", None)]
+)
 def test_integers_are_pythons_or_numpys_never_bools(value: object, expected: int | None) -> None:
     assert expected == integer(value)
     assert expected is None or type(integer(value)) is int

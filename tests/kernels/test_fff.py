@@ -305,7 +305,9 @@ def no_trees(rng: np.random.Generator, batch: int, depth: int = 3, d_in: int = 6
     )
 
 
-@pytest.mark.parametrize("batch", [1, LEVEL_MIN_BATCH - 1, LEVEL_MIN_BATCH, 2 * LEVEL_BLOCK + 1, SPLIT_MIN_BATCH + 3])
+@pytest.mark.parametrize(
+    "batch", [1, LEVEL_MIN_BATCH - 1, LEVEL_MIN_BATCH, 2 * LEVEL_BLOCK + 1, SPLIT_MIN_BATCH + 3]
+)
 @pytest.mark.parametrize("given_out", [False, True])
 def test_zero_trees_sum_to_zeros_on_every_path(batch: int, given_out: bool) -> None:
     """``K = 0`` is an empty sum: zeros, as the reference gives, on the walk and the level

@@ -223,7 +223,8 @@ def test_masked_experts_in_forward(dropped) -> None:
 
 
 def test_the_parallel_kernels_run_from_the_threshold_unless_forced() -> None:
-    assert (False, True, True) == tuple(runs_parallel(rows) for rows in (PARALLEL_MIN_TOKENS - 1, PARALLEL_MIN_TOKENS, 10**6))
+    rows = (PARALLEL_MIN_TOKENS - 1, PARALLEL_MIN_TOKENS, 10**6)
+    assert (False, True, True) == tuple(runs_parallel(count) for count in rows)
     assert (True, False) == (runs_parallel(1, True), runs_parallel(10**6, False))
 
 
@@ -372,4 +373,6 @@ def test_numpy_integers_are_accepted_for_k_and_tokens() -> None:
     np.testing.assert_array_equal(
         combine(expert_out, order, weights, 30, 2), combine(expert_out, order, weights, np.int64(30), np.int64(2))
     )
-    np.testing.assert_array_equal(moe_forward(x, router_w, 2, dense(4)), moe_forward(x, router_w, np.int64(2), dense(4)))
+    np.testing.assert_array_equal(
+        moe_forward(x, router_w, 2, dense(4)), moe_forward(x, router_w, np.int64(2), dense(4))
+    )

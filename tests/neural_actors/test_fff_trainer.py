@@ -157,7 +157,9 @@ def test_progress_shows_a_bar_over_epochs_when_tqdm_is_installed(
             "hard": f"{last.val_hard_accuracy:.3f}"} == bar.postfixes[-1]
 
 
-def test_the_bar_is_closed_when_training_stops_early(data: tuple, weights: FFFLeafWeights, fake_tqdm: list[FakeBar]) -> None:
+def test_the_bar_is_closed_when_training_stops_early(
+    data: tuple, weights: FFFLeafWeights, fake_tqdm: list[FakeBar]
+) -> None:
     x_train, y_train, x_val, _ = data
     noise = np.random.default_rng(5).integers(0, 4, len(x_val))
     settings = FAST | {"epochs": 50, "progress": True}
