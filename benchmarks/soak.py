@@ -57,12 +57,12 @@ from neural_actors.faults import (
     Schedule,
     SlowCore,
     Target,
-    check_accounting,
-    check_pending_calls,
+    check_invariants,
     check_registry,
     check_restarts,
     check_stopped,
 )
+from neural_actors.faults.chaos import wait_settled
 from neural_actors.runtime import ActorExited, Pid, Runtime, StartFailed, freeze, run
 from neural_actors.supervisors import ChildSpec, Supervisor, load_config, start_tree, walk_tree
 
@@ -138,7 +138,6 @@ async def soak(tree: ChildSpec, plan: FaultPlan, duration: float, samples: int, 
         clients = LoadGenerator(rt, LOAD, seed=seed, samples=10_000)
         clients.start()
         began = loop.time()
-        sent0 = 0
         step = duration / samples
         print(f"{'t (s)':>8} {'RSS MiB':>8} {'calls ok/s':>11} {'per CPU s':>10} {'messages/s':>11} {'restarts/s':>11}",
               flush=True)
@@ -148,13 +147,14 @@ async def soak(tree: ChildSpec, plan: FaultPlan, duration: float, samples: int, 
             gc.collect()
             now = loop.time()
             ok = clients.statistics().ok
-            sent = injector.accounting().sent - sent0
+            sent = injector.accounting().sent
             restarts = sum(n for _, n in injector.ledger.restarts().items())
             dt = now - last[0]
             cpu = time.process_time()
             series.append((now - began, rss_mib()))
+            calls = ok - last[1]
             print(
-                f"{now - began:8.1f} {series[-1][1]:8.1f} {(ok - last[1]) / dt:11.0f} {(ok - last[1]) / (cpu - last[4]):10.0f}"
+                f"{now - began:8.1f} {series[-1][1]:8.1f} {calls / dt:11.0f} {calls / (cpu - last[4]):10.0f}"
                 f" {(sent - last[2]) / dt:11.0f} {(restarts - last[3]) / dt:11.1f}",
                 flush=True,
             )
@@ -166,32 +166,32 @@ async def soak(tree: ChildSpec, plan: FaultPlan, duration: float, samples: int, 
         requests = await clients.stop()
         keeper.cancel()
         await asyncio.gather(keeper, return_exceptions=True)
-        deadline = loop.time() + 5.0
-        while True:
-            await rt.wait_idle()
-            if not rt.pending_calls() or loop.time() > deadline:
-                break
-            await asyncio.sleep(0.01)
-        violations += [str(v) for v in (*check_pending_calls(rt), *check_registry(rt), *check_accounting(injector), *check_restarts(injector))]
+        await wait_settled(rt, 5.0)
+        violations += [str(v) for v in check_invariants(rt, injector)]
         accounting = injector.accounting()
     violations += [str(v) for v in check_stopped(rt)]
     if requests.hung:
         violations.append(f"pending_calls: {requests.hung} load call(s) hung")
     restarts = sum(n for _, n in statistics_.restarts)
     print()
-    print(f"ran {elapsed:.1f} s on the real clock, seed {seed}{f', mesh {mesh}' if mesh else ''}; the tree was started {tree_starts} time(s)")
-    print(f"throughput: {requests.ok / elapsed:,.0f} calls ok/s ({requests.ok:,} ok, {requests.failed_total:,} failed with a clear error"
-          f" {dict(requests.failed)}, {requests.hung} hung); {accounting.sent / elapsed:,.0f} messages/s")
-    print("latency of ok calls: " + ", ".join(f"{name} {seconds * 1e3:.2f} ms" for name, seconds in requests.latency))
+    on_mesh = f", mesh {mesh}" if mesh else ""
+    print(f"ran {elapsed:.1f} s on the real clock, seed {seed}{on_mesh}; the tree was started {tree_starts} time(s)")
+    print(f"throughput: {requests.ok / elapsed:,.0f} calls ok/s ({requests.ok:,} ok, {requests.failed_total:,} failed"
+          f" with a clear error {dict(requests.failed)}, {requests.hung} hung);"
+          f" {accounting.sent / elapsed:,.0f} messages/s")
+    latency = ", ".join(f"{name} {seconds * 1e3:.2f} ms" for name, seconds in requests.latency)
+    print(f"latency of ok calls: {latency}")
     print(f"restarts: {restarts / elapsed:.1f}/s ({restarts:,}), escalations {injector.ledger.escalation_count}")
     print("faults injected: " + ", ".join(f"{kind} {n:,}" for kind, n in statistics_.injected))
     print(f"messages: {accounting.sent:,} sent, {accounting.delivered:,} delivered, dropped {dict(accounting.dropped)},"
-          f" by mailboxes {accounting.dropped_by_mailbox}, dead letters {accounting.dead_letters:,}, unaccounted {accounting.unaccounted}")
+          f" by mailboxes {accounting.dropped_by_mailbox}, dead letters {accounting.dead_letters:,},"
+          f" unaccounted {accounting.unaccounted}")
     warm = [sample for sample in series if sample[0] >= elapsed / 10] or series
     if len(warm) >= 2:
         slope = statistics.linear_regression([t for t, _ in warm], [m for _, m in warm]).slope * 60
+        low, high = min(m for _, m in warm), max(m for _, m in warm)
         print(f"RSS: {warm[0][1]:.1f} MiB after warm-up, {warm[-1][1]:.1f} MiB at the end, "
-              f"fitted slope {slope:+.3f} MiB/min (min {min(m for _, m in warm):.1f}, max {max(m for _, m in warm):.1f})")
+              f"fitted slope {slope:+.3f} MiB/min (min {low:.1f}, max {high:.1f})")
     print("invariants: " + ("all hold" if not violations else f"{len(violations)} violated"))
     for violation in dict.fromkeys(violations):
         print(f"  {violation}")

@@ -35,7 +35,7 @@ from .plan import Crash, Delay, Drop, FaultPlan, Kill, Reorder
 from .schedule import Schedule
 from .targets import Messages, Target
 
-__all__ = ["DEFAULT_PLAN", "ChaosReport", "run_chaos", "run_chaos_seeds"]
+__all__ = ["DEFAULT_PLAN", "ChaosReport", "run_chaos", "run_chaos_seeds", "wait_settled"]
 
 #: Seconds the runtime settles after the faults heal: the runtime's default call timeout, so a
 #: call made in the tree with it has ended by the time pending calls are checked.
@@ -92,16 +92,22 @@ class ChaosReport:
         """The report as text, one topic per line."""
         requests = self.requests
         lines = [
-            f"chaos run: seed {self.seed}, {self.clock} clock, {self.duration:g} s of faults and load ({self.elapsed:.3f} s in all)",
+            f"chaos run: seed {self.seed}, {self.clock} clock, {self.duration:g} s of faults and load "
+            f"({self.elapsed:.3f} s in all)",
             f"faults injected: {_pairs(self.faults)}",
             f"restarts: {_pairs(self.restarts)}",
             "escalations: " + (", ".join(f"{name} gave up at t={t:.3f}" for name, t in self.escalations) or "none"),
             f"requests: {requests.ok} ok, {requests.failed_total} failed with a clear error"
             + (f" ({_pairs(requests.failed)})" if requests.failed else "")
             + f", {requests.hung} hung"
-            + (f", {requests.unexpected_total} unexpected errors ({_pairs(requests.unexpected)})" if requests.unexpected else ""),
+            + (
+                f", {requests.unexpected_total} unexpected errors ({_pairs(requests.unexpected)})"
+                if requests.unexpected
+                else ""
+            ),
             "latency of ok calls: " + ", ".join(f"{name} {seconds * 1e3:.3f} ms" for name, seconds in requests.latency),
-            f"messages: {self.accounting.sent} sent, {self.accounting.delivered} delivered; dropped by reason: {_pairs(self.dropped)}",
+            f"messages: {self.accounting.sent} sent, {self.accounting.delivered} delivered; "
+            f"dropped by reason: {_pairs(self.dropped)}",
         ]
         if self.digest is not None:
             lines.append(f"trace digest: {self.digest}")
@@ -171,15 +177,17 @@ async def run_chaos(
                 progress(done, clients.statistics())
         injector.heal()
         requests = await clients.stop()
-        await _settle(rt, settle)
+        await wait_settled(rt, settle)
         violations = check_invariants(rt, injector)
         statistics = injector.statistics()
         paths.update(await _supervisor_paths(rt, root, tree))
     violations.extend(check_stopped(rt))
     if requests.hung:
-        violations.append(Violation("pending_calls", f"{requests.hung} load call(s) hung: no reply and no error past their timeout"))
+        hung = f"{requests.hung} load call(s) hung: no reply and no error past their timeout"
+        violations.append(Violation("pending_calls", hung))
     if requests.unexpected:
-        violations.append(Violation("load", f"calls failed with errors that are not the runtime's: {_pairs(requests.unexpected)}"))
+        unexpected = f"calls failed with errors that are not the runtime's: {_pairs(requests.unexpected)}"
+        violations.append(Violation("load", unexpected))
     return ChaosReport(
         seed=seed,
         clock=clock,
@@ -217,15 +225,15 @@ async def _supervisor_paths(rt: Runtime, root: Pid, tree: ChildSpec) -> dict[str
     return paths
 
 
-async def _settle(rt: Runtime, settle: float) -> None:
-    """Wait until the runtime is idle with no call pending, or ``settle`` seconds have passed.
+async def wait_settled(rt: Runtime, seconds: float) -> None:
+    """Wait until the runtime is idle with no call pending, or ``seconds`` have passed.
 
     A call still pending then is a hang: the longest timeout a correct tree uses is shorter.
     Returning early changes no verdict, and spares a tree that keeps working (a driver with a
     job to finish) from running on for nothing.
     """
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + settle
+    deadline = loop.time() + seconds
     while True:
         await rt.wait_idle()
         if not rt.pending_calls() or loop.time() >= deadline:

@@ -48,7 +48,10 @@ from .plan import FAULT_KINDS, Fault, FaultPlan
 from .schedule import Schedule
 from .targets import DIRECTIONS, MESSAGE_KINDS, Link, Messages, Target
 
-__all__ = ["FaultNode", "FaultsSection", "LinkNode", "LoadNode", "LoadSection", "MessagesNode", "RequestNode", "TargetNode"]
+__all__ = [
+    "FaultNode", "FaultsSection", "LinkNode", "LoadNode", "LoadSection", "MessagesNode", "RequestNode",
+    "TargetNode",
+]
 
 Kind = Literal[tuple(FAULT_KINDS)]  # type: ignore[valid-type]
 MessageKind = Literal[MESSAGE_KINDS]  # type: ignore[valid-type]
@@ -160,8 +163,10 @@ class FaultNode:
     """One fault: its kind, what it hits, and when.
 
     Args:
-        kind: crash, kill, fail_init, crash_after, drop, delay, duplicate, reorder, fail_core, fail_link, slow_core or partition.
-        target: the processes it hits (crash, kill, fail_init, crash_after; fail_core and slow_core: whose core).
+        kind: crash, kill, fail_init, crash_after, drop, delay, duplicate, reorder, fail_core,
+            fail_link, slow_core or partition.
+        target: the processes it hits (crash, kill, fail_init, crash_after; fail_core and
+            slow_core: whose core).
         inits: fail_init: how many inits fail.
         after: crash_after: items handled before the crash.
         messages: drop, delay, duplicate, reorder: which messages.
@@ -213,9 +218,11 @@ class FaultNode:
         takes = KIND_KEYS[self.kind]
         for key in FAULT_KEYS:
             if key not in takes and getattr(self, key) is not None:
-                raise FaultPlanError(key, _given(getattr(self, key)), f"no {key}: here (a {self.kind} fault takes {', '.join(takes)})")
+                expected = f"no {key}: here (a {self.kind} fault takes {', '.join(takes)})"
+                raise FaultPlanError(key, _given(getattr(self, key)), expected)
         fields: dict[str, Any] = {key: getattr(self, key) for key in takes if getattr(self, key) is not None}
-        for key, convert in (("target", TargetNode.target), ("messages", MessagesNode.messages), ("link", LinkNode.link)):
+        nodes = (("target", TargetNode.target), ("messages", MessagesNode.messages), ("link", LinkNode.link))
+        for key, convert in nodes:
             if key in fields:
                 fields[key] = convert(fields[key])
         if self.kind in ("crash", "kill", "fail_init", "crash_after") and "target" not in fields:
@@ -271,7 +278,8 @@ class RequestNode:
         if (self.message is None) == (self.factory is None):
             raise FaultPlanError("request", None, "either message: (with args:, kwargs:) or factory:")
         if self.factory is not None and (self.args or self.kwargs):
-            raise FaultPlanError("request.args", self.args, "no args: or kwargs: with factory: (it takes the call number)")
+            expected = "no args: or kwargs: with factory: (it takes the call number)"
+            raise FaultPlanError("request.args", self.args, expected)
         self.request()  # an import that fails is reported at load
 
     def request(self) -> Any:

@@ -54,7 +54,9 @@ class FaultHooks:
         hit: called as ``hit(kind, index, pid)`` when an armed fault strikes.
     """
 
-    def __init__(self, rt: Runtime, previous: ProcessHooks | None, ledger: RestartLedger, hit: Callable[[str, int, Pid], None]) -> None:
+    def __init__(
+        self, rt: Runtime, previous: ProcessHooks | None, ledger: RestartLedger, hit: Callable[[str, int, Pid], None]
+    ) -> None:
         self._rt = rt
         self.previous = previous
         self._ledger = ledger

@@ -71,7 +71,9 @@ class FaultInjector:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            raise RuntimeError("install a fault plan from the runtime's event loop, inside 'async with Runtime() as rt'") from None
+            raise RuntimeError(
+                "install a fault plan from the runtime's event loop, inside 'async with Runtime() as rt'"
+            ) from None
         if isinstance(rt.transport, FaultTransport):
             raise FaultPlanError("plan", plan, "one plan per runtime: uninstall() the installed plan first")
         _check_fits(rt, plan)
@@ -333,10 +335,12 @@ def _check_fits(rt: Runtime, plan: FaultPlan) -> None:
             fault.category == "message" and (fault.messages.link is not None or fault.messages.cores is not None)
         )
         if needs_mesh and mesh is None:
-            raise FaultPlanError(f"faults[{index}]", fault.kind, "a runtime with a mesh (Runtime(mesh=...)) for this fault")
+            expected = "a runtime with a mesh (Runtime(mesh=...)) for this fault"
+            raise FaultPlanError(f"faults[{index}]", fault.kind, expected)
         for core in _cores_named(fault):
             if not 0 <= core < mesh.core_count:  # type: ignore[union-attr]
-                raise FaultPlanError(f"faults[{index}].core", core, f"a core of this mesh, 0..{mesh.core_count - 1}")  # type: ignore[union-attr]
+                last = mesh.core_count - 1  # type: ignore[union-attr]
+                raise FaultPlanError(f"faults[{index}].core", core, f"a core of this mesh, 0..{last}")
 
 
 def _cores_named(fault: Any) -> list[int]:

@@ -63,7 +63,9 @@ def check_pending_calls(rt: Runtime) -> list[Violation]:
 
 def check_stopped(rt: Runtime) -> list[Violation]:
     """After ``rt.shutdown()``: no process alive, none runnable."""
-    found = [Violation("stopped", f"{pid!r} ({_actor(rt, pid)}) is still running after shutdown") for pid in rt.processes()]
+    found = [
+        Violation("stopped", f"{pid!r} ({_actor(rt, pid)}) is still running after shutdown") for pid in rt.processes()
+    ]
     runnable = rt.statistics().runnable
     if runnable:
         found.append(Violation("stopped", f"{runnable} process(es) still counted runnable after shutdown"))
@@ -84,7 +86,9 @@ def check_registry(rt: Runtime) -> list[Violation]:
     ]
     for group, members in rt.groups().items():
         found.extend(
-            Violation("registry", f"group {group!r} lists {pid!r}, which is dead") for pid in members if not rt.is_alive(pid)
+            Violation("registry", f"group {group!r} lists {pid!r}, which is dead")
+            for pid in members
+            if not rt.is_alive(pid)
         )
     return found
 

@@ -153,7 +153,8 @@ class LoadGenerator:
     def statistics(self) -> LoadStatistics:
         """A snapshot of the outcomes so far."""
         samples = sorted(self._latencies)
-        latency = tuple((name, _percentile(samples, q)) for name, q in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100)))
+        ranks = (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))
+        latency = tuple((name, _percentile(samples, q)) for name, q in ranks)
         return LoadStatistics(
             ok=self._ok,
             failed=tuple(sorted(self._failed.items())),

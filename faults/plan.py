@@ -79,7 +79,9 @@ def _window(fault: Any) -> None:
     schedule = fault.schedule
     if schedule.every is not None and schedule.duration is None:
         raise FaultPlanError(
-            "schedule.duration", None, f"seconds > 0 for a repeating {fault.kind} (each firing opens a window that long)"
+            "schedule.duration",
+            None,
+            f"seconds > 0 for a repeating {fault.kind} (each firing opens a window that long)",
         )
 
 
@@ -292,12 +294,16 @@ class Partition:
     schedule: Schedule = attrs.field(default=Schedule(), validator=_schedule)
 
 
-Fault = Union[Crash, Kill, FailInit, CrashAfter, Drop, Delay, Duplicate, Reorder, FailCore, FailLink, SlowCore, Partition]
+Fault = Union[
+    Crash, Kill, FailInit, CrashAfter, Drop, Delay, Duplicate, Reorder, FailCore, FailLink, SlowCore, Partition
+]
 
 #: Every fault class by its ``kind``, in the order reports list them.
 FAULT_KINDS: dict[str, type] = {
     cls.kind: cls
-    for cls in (Crash, Kill, FailInit, CrashAfter, Drop, Delay, Duplicate, Reorder, FailCore, FailLink, SlowCore, Partition)
+    for cls in (
+        Crash, Kill, FailInit, CrashAfter, Drop, Delay, Duplicate, Reorder, FailCore, FailLink, SlowCore, Partition
+    )
 }
 
 
@@ -306,7 +312,8 @@ def _faults(_: Any, __: Any, value: Any) -> None:
         raise FaultPlanError("faults", value, "a tuple of faults")
     for index, fault in enumerate(value):
         if type(fault) not in FAULT_KINDS.values():
-            raise FaultPlanError(f"faults[{index}]", fault, f"a fault ({', '.join(c.__name__ for c in FAULT_KINDS.values())})")
+            names = ", ".join(cls.__name__ for cls in FAULT_KINDS.values())
+            raise FaultPlanError(f"faults[{index}]", fault, f"a fault ({names})")
 
 
 def _seed(_: Any, __: Any, value: Any) -> None:

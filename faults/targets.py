@@ -199,8 +199,12 @@ class Messages:
         FaultPlanError: naming the field, what was expected and what came.
     """
 
-    sender: Target | None = attrs.field(default=None, converter=to_target, validator=_target("messages.sender", optional=True))
-    receiver: Target | None = attrs.field(default=None, converter=to_target, validator=_target("messages.receiver", optional=True))
+    sender: Target | None = attrs.field(
+        default=None, converter=to_target, validator=_target("messages.sender", optional=True)
+    )
+    receiver: Target | None = attrs.field(
+        default=None, converter=to_target, validator=_target("messages.receiver", optional=True)
+    )
     types: tuple[str, ...] = attrs.field(default=(), converter=as_tuple, validator=strings("messages.types"))
     kinds: tuple[str, ...] = attrs.field(
         default=DEFAULT_KINDS, converter=as_tuple, validator=strings("messages.kinds", choices=MESSAGE_KINDS)

@@ -43,7 +43,9 @@ class ActiveFault:
 
     __slots__ = ("fault", "index", "kinds", "probability", "receivers", "senders", "windows")
 
-    def __init__(self, index: int, fault: Any, senders: frozenset[Pid] | None, receivers: frozenset[Pid] | None) -> None:
+    def __init__(
+        self, index: int, fault: Any, senders: frozenset[Pid] | None, receivers: frozenset[Pid] | None
+    ) -> None:
         self.index = index
         self.fault = fault
         self.kinds = frozenset(fault.messages.kinds)
@@ -229,7 +231,15 @@ class FaultTransport:
     # Arrival -----------------------------------------------------------------------------------
 
     def _hand(
-        self, sender: Pid, target: Pid, kind: str, item: Any, arrive: Callable[[], None], delay: float, hold: float, counted: bool
+        self,
+        sender: Pid,
+        target: Pid,
+        kind: str,
+        item: Any,
+        arrive: Callable[[], None],
+        delay: float,
+        hold: float,
+        counted: bool,
     ) -> None:
         """Pass one message to the transport underneath, to land here when it arrives."""
 
@@ -252,7 +262,9 @@ class FaultTransport:
                 self.refused += 1
             raise
 
-    def _land(self, sender: Pid, target: Pid, arrive: Callable[[], None], delay: float, hold: float, counted: bool) -> None:
+    def _land(
+        self, sender: Pid, target: Pid, arrive: Callable[[], None], delay: float, hold: float, counted: bool
+    ) -> None:
         pair = (sender, target)
         if hold and pair not in self._held:
             key = self._arrivals.at(self._arrivals.now() + hold, self._release_held, pair)

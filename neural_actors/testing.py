@@ -111,7 +111,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     runs = marker.kwargs.get("runs", marker.args[0] if marker.args else DEFAULT_CHAOS_RUNS)
     if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
-        raise pytest.UsageError(f"{metafunc.definition.nodeid}: @pytest.mark.chaos(runs=...) takes an int >= 1 (got {runs!r})")
+        raise pytest.UsageError(
+            f"{metafunc.definition.nodeid}: @pytest.mark.chaos(runs=...) takes an int >= 1 (got {runs!r})"
+        )
     if "chaos_seed" not in metafunc.fixturenames:
         raise pytest.UsageError(
             f"{metafunc.definition.nodeid}: a @pytest.mark.chaos test must use chaos_seed, actor_runtime or "

@@ -179,7 +179,8 @@ async def test_a_call_the_mesh_refuses_leaves_nothing_pending() -> None:
 
 @pytest.mark.asyncio
 async def test_a_failed_link_is_routed_around_on_the_other_noc() -> None:
-    """On a two-NoC mesh a failed NoC0 link makes the message take NoC1; with both failed, Unreachable."""
+    """On a two-NoC mesh a failed NoC0 link makes the message take NoC1; with both failed,
+    Unreachable; restored, the short way again."""
     async with Runtime(clock="virtual", mesh="noc:4x4") as rt:
         a = rt.spawn(Stamper, core=0)
         b = rt.spawn(Stamper, core=1)  # (1, 0): one hop +x on NoC0, three hops -x on NoC1
@@ -193,6 +194,12 @@ async def test_a_failed_link_is_routed_around_on_the_other_noc() -> None:
         rt.fail_link(0, 0, 0, "-x", noc=1)
         with pytest.raises(Unreachable, match="every route crosses a failed link"):
             rt.delivery.cast(a, b, "nowhere")
+        before = dict(rt.mesh_statistics().hop_histogram)
+        rt.restore_link(0, 0, 0, "+x", noc=0)
+        rt.delivery.cast(a, b, "restored")
+        await asyncio.sleep(1)
+
+        assert before.get(1, 0) + 1 == dict(rt.mesh_statistics().hop_histogram)[1]
 
 
 @pytest.mark.asyncio

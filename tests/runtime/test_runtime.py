@@ -179,3 +179,62 @@ async def test_internal_error_ends_only_the_process_it_hit(
     assert ["internal error in neural-actors - please report it"] == [
         e["hint"] for e in log_events if e["event"] == "internal_error"
     ]
+
+
+@pytest.mark.asyncio
+async def test_registered_names_and_groups_are_snapshots_without_the_dead(actor_runtime: Runtime) -> None:
+    """``registered()`` and ``groups()`` list live entries in order; an exit removes its own."""
+    rt = actor_runtime
+    a = rt.spawn(Recorder, name="a")
+    b = rt.spawn(Recorder, name="b")
+    rt.join("g", b)
+    rt.join("g", a)
+    before = (rt.registered(), rt.groups())
+    rt.exit(a, "kill")
+    await rt.wait_exit(a)
+
+    assert ({"a": a, "b": b}, {"g": (b, a)}) == before
+    assert ({"b": b}, {"g": (b,)}) == (rt.registered(), rt.groups())
+
+
+@pytest.mark.asyncio
+async def test_pending_calls_lists_the_calls_still_waiting(actor_runtime: Runtime) -> None:
+    """A call to a busy async actor is pending until it is answered."""
+    from .helpers import Sleep, Sleeper
+
+    rt = actor_runtime
+    sleeper = rt.spawn(Sleeper)
+    waiting = asyncio.ensure_future(rt.call(sleeper, Sleep(1.0)))
+    await asyncio.sleep(0.5)
+    pending = [caller.describe() for caller in rt.pending_calls()]
+    await waiting
+
+    assert [f"{rt.pid!r} waits for a reply from {sleeper!r} to Sleep(seconds=1.0)"] == pending
+    assert [] == rt.pending_calls()
+
+
+@pytest.mark.asyncio
+async def test_record_event_adds_to_the_trace_only_when_tracing(actor_runtime: Runtime) -> None:
+    """A layer above records its own events; without a trace the call does nothing."""
+    actor_runtime.record_event("fault.kill", 0, actor_runtime.pid, "w1")
+    async with Runtime(clock="virtual") as untraced:
+        untraced.record_event("fault.kill", 0)
+
+    assert "0.000000000 fault.kill 0 <0.0.0> 'w1'" == actor_runtime.trace_events()[-1]
+
+
+@pytest.mark.asyncio
+async def test_hooks_are_readable_so_a_wrapper_can_chain_them(actor_runtime: Runtime) -> None:
+    """``rt.hooks`` is what ``set_hooks`` set, ``None`` by default."""
+
+    class Hooks:
+        def before_init(self, process): ...
+
+        def before_dispatch(self, process, item): ...
+
+    hooks = Hooks()
+    default = actor_runtime.hooks
+    actor_runtime.set_hooks(hooks)
+
+    assert (None, hooks) == (default, actor_runtime.hooks)
+    actor_runtime.set_hooks(None)
