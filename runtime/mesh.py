@@ -335,6 +335,7 @@ class MeshTransport:
         self._link_bytes: dict[tuple[int, int, int, str, int], list[int]] = {}
         self._eth_free: dict[tuple[int, int], float] = {}
         self._pair_last: dict[tuple[Pid, Pid], float] = {}
+        self._prune_at = 4096
         self._pending: list[tuple[float, int, Callable[[], None]]] = []
         self._sequence = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
@@ -410,8 +411,14 @@ class MeshTransport:
         seconds += self._ethernet(src, dst, size, now)
         seconds *= self._slow.get(dst, 1.0)
         pair = (sender, target)
-        when = max(now + seconds, self._pair_last.get(pair, 0.0))
-        self._pair_last[pair] = when
+        pair_last = self._pair_last
+        when = max(now + seconds, pair_last.get(pair, 0.0))
+        if len(pair_last) >= self._prune_at:
+            # A pair's last arrival only orders a later message while it is still ahead: forget
+            # those already arrived, or every pair of pids ever seen would be kept for good.
+            self._pair_last = pair_last = {p: t for p, t in pair_last.items() if t > now}
+            self._prune_at = max(4096, 2 * len(pair_last))
+        pair_last[pair] = when
         self._record_latency(src, dst, when - now)
         if not self._virtual and when - now < self._threshold:
             arrive()
@@ -500,6 +507,10 @@ class MeshTransport:
         pair = self._pair_latencies.setdefault((src, dst), [])
         if len(pair) < self._samples:
             pair.append(seconds)
+
+    def tracked_pairs(self) -> int:
+        """Sender/receiver pairs whose order is still tracked (bounded: arrived pairs are pruned)."""
+        return len(self._pair_last)
 
     def next_arrival(self) -> float | None:
         """When the next message on its way arrives (loop time), or ``None``."""

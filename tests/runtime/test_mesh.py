@@ -256,3 +256,18 @@ def test_the_runtime_model_agrees_with_the_cycle_level_simulator_at_low_load() -
 
     assert 600 == len(latencies)
     assert ours == pytest.approx(simulated, rel=0.10)
+
+
+@pytest.mark.asyncio
+async def test_fifo_bookkeeping_forgets_pairs_whose_messages_arrived() -> None:
+    """Per-pair ordering state stays bounded: pairs with nothing in flight are pruned."""
+    from neural_actors.runtime import Pid
+
+    async with Runtime(clock="virtual", mesh="mesh:4x4") as rt:
+        transport = rt.transport
+        for serial in range(20_000):
+            transport.carry(Pid(0, 0, serial), Pid(0, 5, serial), "cast", b"x", lambda: None)
+            if serial % 1000 == 999:
+                await asyncio.sleep(1e-3)  # let them arrive
+
+        assert transport.tracked_pairs() < 10_000
