@@ -40,7 +40,7 @@ from neural_actors.supervisors.units import format_duration, parse_duration
 
 __all__ = ["main"]
 
-LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 class Duration(click.ParamType):

@@ -45,7 +45,7 @@ Strategy = Literal[tuple(STRATEGIES)]  # type: ignore[valid-type]
 AutoShutdown = Literal[AUTO_SHUTDOWNS]  # type: ignore[valid-type]
 #: ``MailboxPolicy``'s overflow policies (a test checks they match the runtime's).
 Overflow = Literal["backpressure", "drop_newest", "drop_oldest", "fail"]
-LogLevel = Literal["debug", "info", "warning", "error"]
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 
 
 def _doc(text: str) -> dict[str, str]:

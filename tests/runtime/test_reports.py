@@ -32,5 +32,5 @@ async def test_the_default_level_lets_info_reports_through(log_events: list) -> 
 
 
 def test_an_unknown_log_level_is_refused_naming_the_choices() -> None:
-    with pytest.raises(ValueError, match="log_level must be one of debug, info, warning, error \\(got 'loud'\\)"):
+    with pytest.raises(ValueError, match="log_level must be one of debug, info, warning, error, critical \\(got 'loud'\\)"):
         Runtime(log_level="loud")
