@@ -16,6 +16,8 @@ from .clock import VirtualEventLoop as VirtualEventLoop
 from .clock import run as run
 from .delivery import Delivery as Delivery
 from .delivery import Dispatched as Dispatched
+from .delivery import RemoteKind as RemoteKind
+from .delivery import RemoteRoute as RemoteRoute
 from .delivery import SignalKind as SignalKind
 from .delivery import Transport as Transport
 from .errors import ActorExited as ActorExited
@@ -66,7 +68,7 @@ __all__ = [
     "Continue", "Deadlock", "Delivery", "Dispatched", "Down", "Exit", "FrozenDict", "Ignore",
     "InternalError", "LinkStatistics", "Logger", "MailboxFull", "MailboxPolicy",
     "MailboxStatistics", "Mesh", "MeshStatistics", "NameTaken", "NoProcess", "NoReply", "Pid",
-    "Placement", "PlacementError", "ProcessHooks", "ProcessInfo", "ProcessStatus", "Ref",
+    "Placement", "PlacementError", "ProcessHooks", "ProcessInfo", "ProcessStatus", "Ref", "RemoteKind", "RemoteRoute",
     "Runtime", "RuntimeClosed", "RuntimeStatistics", "Shutdown", "SignalKind", "StartFailed",
     "StartIgnored", "Stop", "TimerRef", "Transport", "Unreachable", "VirtualEventLoop",
     "check_immutable", "check_seconds", "check_shutdown", "format_reason", "freeze",
