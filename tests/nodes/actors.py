@@ -92,6 +92,18 @@ class Echo(Actor):
         return msg
 
 
+class Announcer(Actor):
+    """Tells ``reporter`` its pid when it starts (each incarnation); echoes calls."""
+
+    def init(self, reporter: Any) -> None:
+        self.cast(reporter, ("started", self.pid))
+
+    def handle_call(self, msg: Any, caller: Any) -> Any:
+        if type(msg) is Crash:
+            raise ValueError(msg.reason)
+        return msg
+
+
 class Hold(Actor):
     """Never answers a call (it keeps the caller waiting)."""
 
@@ -107,4 +119,4 @@ class Sleepy(Actor):
         return seconds
 
 
-__all__ = ["Collector", "Crash", "Echo", "Get", "Hold", "Linker", "Pid", "Sleepy", "WaitFor"]
+__all__ = ["Announcer", "Collector", "Crash", "Echo", "Get", "Hold", "Linker", "Pid", "Sleepy", "WaitFor"]
