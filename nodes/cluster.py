@@ -14,6 +14,7 @@ existing cluster at ``address``. A Ray started here is shut down with the cluste
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from typing import Any, final
 
@@ -75,6 +76,11 @@ class Cluster:
         ray.kill(self._handle(node), no_restart=not self.restart)
         self._nodes.pop(node, None)
 
+    def killer(self, node: int) -> Callable[[], None]:
+        """A function that kills node ``node`` as ``kill`` does, callable from any process of
+        the cluster (it pickles): an action a load generator on a node takes mid-run."""
+        return functools.partial(ray.kill, self._handle(node), no_restart=not self.restart)
+
     def statistics(self, node: int) -> RouteStatistics:
         """What node ``node``'s route has carried."""
         return self._get(node, self._handle(node).statistics.remote(), 10.0)  # type: ignore[no-any-return]
@@ -106,7 +112,7 @@ class Cluster:
         """``Runtime.send`` from node ``via``."""
         self._ask(via, "cast", target, msg, True, timeout=10.0)
 
-    def run(self, node: int, function: Callable[..., Any], *args: Any, timeout: float = 60.0) -> Any:
+    def run(self, node: int, function: Callable[..., Any], *args: Any, timeout: float | None = 60.0) -> Any:
         """``function(runtime, *args)`` on node ``node``'s loop (awaited if it is async); its
         result. ``function`` and its arguments travel by pickle (Ray's cloudpickle)."""
         return self._ask(node, "run", function, args, timeout=timeout)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ClusterError"]
+__all__ = ["ClusterError", "ServiceUnavailable"]
 
 
 class ClusterError(RuntimeError):
@@ -14,3 +14,7 @@ class ClusterError(RuntimeError):
     def __init__(self, message: str, *, node: Any = None) -> None:
         super().__init__(message)
         self.node = node
+
+
+class ServiceUnavailable(RuntimeError):
+    """Raised when no worker of a service could answer a request; says what each try met."""
