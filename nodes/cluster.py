@@ -127,7 +127,7 @@ class Cluster:
 
     def whereis(self, name: Hashable) -> Pid | None:
         """The pid holding the global ``name``, or ``None``."""
-        return ray.get(self._directory.whereis.remote(name if type(name) is Global else Global(name)))  # type: ignore[no-any-return]
+        return ray.get(self._directory.whereis.remote(_global(name)))  # type: ignore[no-any-return]
 
     def _ask(self, node: int, method: str, *args: Any, timeout: float | None) -> Any:
         status, value = self._get(node, getattr(self._handle(node), method).remote(*args), timeout)
@@ -222,22 +222,27 @@ def cluster(
 
 
 async def register_global(runtime: Runtime, name: Hashable, pid: Pid) -> None:
-    """From code running on a node: give ``pid`` the global name ``name``.
+    """From code running on a node: give ``pid`` the global name ``name``, which ``Global(name)``
+    reaches from every node. A runtime in no cluster is a cluster of one: the name is then
+    registered there (as ``Global(name)``), so the same code runs on one node too.
 
     Raises:
         NameTaken: a live process holds it.
-        RuntimeError: ``runtime`` is not a node of a cluster.
     """
-    await _route(runtime).register(name, pid)
+    route = runtime.remote
+    if isinstance(route, ClusterRoute):
+        await route.register(name, pid)
+    else:
+        runtime.register(_global(name), pid)
 
 
 def whereis_global(runtime: Runtime, name: Hashable) -> Pid | None:
     """From code running on a node: the pid holding the global ``name``, or ``None``."""
-    return _route(runtime).whereis(name if type(name) is Global else Global(name))
-
-
-def _route(runtime: Runtime) -> ClusterRoute:
     route = runtime.remote
-    if not isinstance(route, ClusterRoute):
-        raise RuntimeError("this runtime is not a node of a cluster; start nodes with neural_actors.nodes.cluster()")
-    return route
+    if isinstance(route, ClusterRoute):
+        return route.whereis(_global(name))
+    return runtime.whereis(_global(name))
+
+
+def _global(name: Hashable) -> Global:
+    return name if type(name) is Global else Global(name)

@@ -12,7 +12,8 @@
 The tree is the same tree a single node runs; placement is deployment, so it lives here and
 not in the tree. The root supervisor runs on node 0; each child named in ``placement`` (by its
 id, or by the id its replicas were made from) starts where placement says, and children not
-named start on their supervisor's node. Importing this module registers the section.
+named start on their supervisor's node. The config loader registers the section the first time
+a config has one (``SectionRegistry.providers``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 import attrs
 
 from neural_actors.runtime import Pid
-from neural_actors.supervisors import NODE_PLACEMENTS, ChildSpec, Config, DynamicSupervisor, Supervisor, register_section
+from neural_actors.supervisors import NODE_PLACEMENTS, ChildSpec, Config, DynamicSupervisor, Supervisor
 from neural_actors.supervisors.config_format import Arg
 
 from .cluster import Cluster, cluster
@@ -54,9 +55,6 @@ class NodesSection:
         factory=dict, validator=_check_placement,
         metadata={"doc": "child id -> node number or round_robin (replicas follow their id)"},
     )
-
-
-register_section("nodes", NodesSection)
 
 
 def place_tree(tree: ChildSpec, placement: Mapping[str, Any]) -> ChildSpec:
