@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import time
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from typing import Any, final
 
@@ -31,6 +32,7 @@ from neural_actors.runtime import Pid, Runtime
 
 from .directory import Directory
 from .errors import ClusterError
+from .liveness import PAUSES
 from .names import Global
 from .node import NodeActor
 from .route import ClusterRoute, RouteStatistics
@@ -75,6 +77,22 @@ class Cluster:
         empty and under a new number, if the cluster was made with ``restart=True``)."""
         ray.kill(self._handle(node), no_restart=not self.restart)
         self._nodes.pop(node, None)
+
+    def wait_restarted(self, node: int, timeout: float = 60.0) -> int:
+        """Wait until Ray has restarted lost node ``node`` (``restart=True``); the number the
+        new incarnation runs under (a new one: no pid of the lost node reaches it)."""
+        deadline = time.monotonic() + timeout
+        number: int = self._get(node, self._directory.replaced.remote(node), timeout)
+        # This driver's handle learns of the restart on its first call: until then Ray calls
+        # the actor unavailable. Ask until it answers, so the caller's next call goes through.
+        handle = self._handle(number)
+        for pause in PAUSES:
+            try:
+                ray.get(handle.ready.remote(), timeout=max(0.0, deadline - time.monotonic()))
+                return number
+            except ray.exceptions.ActorUnavailableError:
+                time.sleep(pause)
+        raise ClusterError(f"node {number} did not become reachable within {timeout} s", node=number)
 
     def killer(self, node: int) -> Callable[[], None]:
         """A function that kills node ``node`` as ``kill`` does, callable from any process of
@@ -140,6 +158,8 @@ class Cluster:
             return ray.get(ref, timeout=timeout)
         except ray.exceptions.GetTimeoutError:
             raise ClusterError(f"node {node} did not answer within {timeout} s", node=node) from None
+        except ray.exceptions.ActorUnavailableError:
+            raise ClusterError(f"node {node} is unreachable for now (restarting?); try again", node=node) from None
         except ray.exceptions.RayActorError:
             raise ClusterError(f"node {node} is gone", node=node) from None
 

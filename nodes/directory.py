@@ -22,6 +22,7 @@ import structlog
 
 from neural_actors.runtime import Pid
 
+from .liveness import until_lost
 from .names import Global
 
 __all__ = ["Directory"]
@@ -40,6 +41,8 @@ class Directory:
         self._next = slots
         self._started: set[int] = set()
         self._nodes: dict[int, tuple[int, Any]] = {}  # node -> (slot, actor handle)
+        self._slots: dict[int, int] = {}  # every node that ever joined -> its slot
+        self._changed = asyncio.Condition()
         self._names: dict[Global, Pid] = {}
         self._lock = asyncio.Lock()
         self._watchers: set[asyncio.Task[None]] = set()
@@ -48,6 +51,9 @@ class Directory:
         """A node of ``slot`` starts: its number, the nodes up (with their handles), the names."""
         async with self._lock:
             if slot in self._started:
+                # Ray restarted this slot's actor: whatever ran there before is gone.
+                for old in [old for old, (was, _) in self._nodes.items() if was == slot]:
+                    self._forget(old)
                 node = self._next
                 self._next += 1
             else:
@@ -56,6 +62,9 @@ class Directory:
             peers = {peer: peer_handle for peer, (_, peer_handle) in self._nodes.items()}
             await self._tell_all("peer_up", node, handle)
             self._nodes[node] = (slot, handle)
+            self._slots[node] = slot
+            async with self._changed:
+                self._changed.notify_all()
             task = asyncio.get_running_loop().create_task(self._watch(node, handle))
             self._watchers.add(task)
             task.add_done_callback(self._watchers.discard)
@@ -63,11 +72,12 @@ class Directory:
             return node, peers, dict(self._names)
 
     async def _watch(self, node: int, handle: Any) -> None:
-        try:
-            await handle.watch.remote()
-        except Exception:  # noqa: BLE001 - any failure of the call means the node is gone
-            pass
-        self._nodes.pop(node, None)
+        await until_lost(node, handle)
+        self._forget(node)
+
+    def _forget(self, node: int) -> None:
+        if self._nodes.pop(node, None) is None:
+            return
         for name in [name for name, pid in self._names.items() if pid.node == node]:
             del self._names[name]
         log.info("node_left", node=node)
@@ -93,6 +103,16 @@ class Directory:
     def whereis(self, name: Global) -> Pid | None:
         """The pid holding the global ``name``, or ``None``."""
         return self._names.get(name)
+
+    async def replaced(self, node: int) -> int:
+        """Wait until a new incarnation serves the slot ``node`` ran in; its number."""
+        slot = self._slots[node]
+        async with self._changed:
+            while True:
+                for number, (was, _) in self._nodes.items():
+                    if was == slot and number != node:
+                        return number
+                await self._changed.wait()
 
     def nodes(self) -> dict[int, tuple[int, Any]]:
         """The nodes up: number -> (slot, actor handle)."""

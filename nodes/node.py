@@ -6,10 +6,10 @@ the directory gave it, and installs a ``ClusterRoute``, which it gives two thing
 the news of nodes coming and going.
 
 How a lost node is seen: every node keeps one call pending on each peer's ``watch`` method,
-which never returns while the peer runs. When the peer's process dies (killed, crashed, its
-machine gone) Ray fails that call at once, and the node calls ``route.node_down``; a peer that
-stops on purpose answers it, which counts the same. No heartbeat traffic, no polling: Ray's own
-failure detection does the work.
+which never returns while the peer runs (``liveness.py``). When the peer's process dies
+(killed, crashed, its machine gone) Ray fails that call at once, and the node calls
+``route.node_down``; a peer that stops on purpose answers it, which counts the same. No
+heartbeat traffic, no polling: Ray's own failure detection does the work.
 
 The driver (``cluster.py``) reaches a node through the other methods here; each returns
 ``("ok", value)`` or ``("error", exception)`` so the driver re-raises the runtime's own
@@ -29,6 +29,7 @@ import structlog
 
 from neural_actors.runtime import Pid, Runtime
 
+from .liveness import until_lost
 from .names import Global
 from .route import ClusterRoute, RouteStatistics
 
@@ -94,10 +95,7 @@ class NodeActor:
         task.add_done_callback(self._watchers.discard)
 
     async def _watch(self, node: int, handle: Any) -> None:
-        try:
-            await handle.watch.remote()
-        except Exception:  # noqa: BLE001 - whatever Ray raises, the node is gone
-            pass
+        await until_lost(node, handle)
         self._peers.pop(node, None)
         if not self._stopped.done():
             self.route.node_down(node)

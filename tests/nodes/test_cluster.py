@@ -140,6 +140,28 @@ def test_a_call_in_flight_when_its_callee_s_node_dies_fails_at_once(own: Cluster
     assert ("error", "noconnection") == (status, error.reason)
 
 
+def test_a_node_ray_restarts_comes_back_empty_under_a_new_number(ray_session: None) -> None:
+    """With ``restart=True`` a killed node returns as a new node, with no processes; a pid of
+    the lost incarnation reaches nothing there."""
+    with cluster(2, restart=True, runtime={"log_level": "error"}) as nodes:
+        lost = nodes.start(1, Echo)
+        nodes.kill(1)
+
+        number = nodes.wait_restarted(1)
+
+        assert 2 == number
+        assert [] == nodes.run(number, _processes)
+        with pytest.raises(ActorExited) as unreachable:
+            nodes.call(lost, "anyone?", via=number)
+        assert "noconnection" == unreachable.value.reason
+        started = nodes.start(number, Echo)
+        assert "back" == nodes.call(started, "back")
+
+
+def _processes(runtime: Runtime) -> list[Pid]:
+    return runtime.processes()
+
+
 def _tree(reporter: Pid, node: int) -> tuple[SupervisorFlags, tuple[ChildSpec, ...]]:
     spec = ChildSpec(id="worker", start=(Announcer, (reporter,)), node=node)
     return SupervisorFlags(intensity=5, period=60.0), (spec,)
