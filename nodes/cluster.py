@@ -101,7 +101,8 @@ class Cluster:
 
     def statistics(self, node: int) -> RouteStatistics:
         """What node ``node``'s route has carried."""
-        return self._get(node, self._handle(node).statistics.remote(), 10.0)  # type: ignore[no-any-return]
+        statistics: RouteStatistics = self._get(node, self._handle(node).statistics.remote(), 10.0)
+        return statistics
 
     # Asking nodes -----------------------------------------------------------------------------
 
@@ -115,7 +116,8 @@ class Cluster:
             up = type(node) is int and (node in self._nodes or node in self.nodes())
             via = node if up else 0  # type: ignore[assignment]
         asker: int = via  # type: ignore[assignment]
-        return self._ask(asker, "start", actor, args, {**options, "node": node}, timeout=timeout)  # type: ignore[no-any-return]
+        pid: Pid = self._ask(asker, "start", actor, args, {**options, "node": node}, timeout=timeout)
+        return pid
 
     def call(self, target: Pid | Hashable, msg: Any, *, timeout: float | None = 5.0, via: int = 0) -> Any:
         """``Runtime.call`` from node ``via``: the reply, or the runtime's exception."""
@@ -145,7 +147,8 @@ class Cluster:
 
     def whereis(self, name: Hashable) -> Pid | None:
         """The pid holding the global ``name``, or ``None``."""
-        return ray.get(self._directory.whereis.remote(_global(name)))  # type: ignore[no-any-return]
+        holder: Pid | None = ray.get(self._directory.whereis.remote(_global(name)))
+        return holder
 
     def _ask(self, node: int, method: str, *args: Any, timeout: float | None) -> Any:
         status, value = self._get(node, getattr(self._handle(node), method).remote(*args), timeout)
@@ -231,7 +234,7 @@ def cluster(
         ray.init(address=address, **dict(init or {}))
     directory = ray.remote(Directory).options(num_cpus=0).remote(nodes)
     node_actor = ray.remote(NodeActor).options(num_cpus=0, max_restarts=-1 if restart else 0)
-    handles = [node_actor.remote(slot, directory, options) for slot in range(nodes)]
+    handles: list[Any] = [node_actor.remote(slot, directory, options) for slot in range(nodes)]
     handle = Cluster(directory, handles, restart=restart, owns_ray=owns_ray)
     try:
         ray.get([h.ready.remote() for h in handles], timeout=START_TIMEOUT)

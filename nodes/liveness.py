@@ -46,5 +46,5 @@ async def _still(node: int, handle: Any) -> bool:
         except Exception:  # noqa: BLE001 - dead for good
             return False
         else:
-            return number == node  # type: ignore[no-any-return]
+            return bool(number == node)
     return False

@@ -47,7 +47,8 @@ class _Names:
         self._directory = directory
 
     async def register(self, name: Global, pid: Pid) -> Pid | None:
-        return await self._directory.register.remote(name, pid)  # type: ignore[no-any-return]
+        holder: Pid | None = await self._directory.register.remote(name, pid)
+        return holder
 
     async def unregister(self, name: Global, pid: Pid) -> None:
         await self._directory.unregister.remote(name, pid)
@@ -56,7 +57,7 @@ class _Names:
 class NodeActor:
     """One node of a cluster; Ray runs it as an async actor (``cluster.py`` makes it remote)."""
 
-    async def __init__(self, slot: int, directory: Any, runtime: dict[str, Any]) -> None:
+    async def __init__(self, slot: int, directory: Any, runtime: dict[str, Any]) -> None:  # type: ignore[misc]  # Ray awaits it
         me = ray.get_runtime_context().current_actor
         self.slot = slot
         self.node, peers, names = await directory.join.remote(slot, me)

@@ -171,7 +171,8 @@ class ClusterRoute:
         ref = self._wait(future, where, lambda f: f.set_exception(StartFailed(name, NOCONNECTION)), started)
         if ref is not None:
             self._queue(where, (START, ref, actor, args, options))
-        return await future  # type: ignore[no-any-return]
+        pid: Pid = await future
+        return pid
 
     async def wait_exit(self, pid: Pid, timeout: float | None) -> Any:
         """Wait for ``pid`` to exit on its node; ``"noconnection"`` if the node is lost first.
@@ -366,7 +367,7 @@ class ClusterRoute:
             code = record[0]
             try:
                 if code < CALL:
-                    arrive(record[1], record[2], _SIGNALS[code], record[3])
+                    arrive(record[1], record[2], _SIGNALS[code], record[3])  # type: ignore[arg-type]
                 elif code == CALL:
                     self._called(source, *record[1:])
                 elif code == REPLY:

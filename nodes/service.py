@@ -50,7 +50,7 @@ class Ready:
 class Worker(InferenceWorker):
     """The demo's FFF inference worker, which announces itself to the router when it starts."""
 
-    def init(self, seed: int) -> None:  # type: ignore[override]
+    def init(self, seed: int) -> None:
         type(self).warm_up()  # compiled (or loaded from numba's cache) before the first request
         super().init(seed)
         self.cast(ROUTER, Ready(self.pid))

@@ -40,15 +40,16 @@ def _inline_array(data: bytes, dtype: np.dtype[Any], shape: tuple[int, ...]) -> 
 
 def _outside_array(buffer: Any, dtype: np.dtype[Any], shape: tuple[int, ...]) -> np.ndarray:
     """A large array from an out-of-band buffer: copied once into memory nobody can write."""
-    return freeze(np.frombuffer(buffer, dtype=dtype).reshape(shape))  # type: ignore[no-any-return]
+    frozen: np.ndarray = freeze(np.frombuffer(buffer, dtype=dtype).reshape(shape))
+    return frozen
 
 
 def _reduce_array(array: np.ndarray) -> tuple[Any, ...]:
     if array.dtype.hasobject:  # never frozen, so never sent; pickled as numpy would
-        return array.__reduce__()  # type: ignore[no-any-return]
+        return array.__reduce__()  # type: ignore[return-value]
     data = np.ascontiguousarray(array)
     if data.nbytes >= OUT_OF_BAND:
-        return _outside_array, (pickle.PickleBuffer(data), data.dtype, data.shape)
+        return _outside_array, (pickle.PickleBuffer(data), data.dtype, data.shape)  # type: ignore[arg-type]
     return _inline_array, (data.tobytes(), data.dtype, data.shape)
 
 
@@ -73,4 +74,5 @@ def encode(records: Sequence[Any]) -> tuple[bytes, list[pickle.PickleBuffer]]:
 
 def decode(payload: bytes, buffers: Sequence[Any] = ()) -> list[Any]:
     """The records of a batch that ``encode`` made; large arrays come back frozen copies."""
-    return pickle.loads(payload, buffers=buffers)  # type: ignore[no-any-return]
+    records: list[Any] = pickle.loads(payload, buffers=buffers)
+    return records

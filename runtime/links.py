@@ -107,7 +107,7 @@ class LinkTable:
         target = _discard(self._watching, watcher, ref)
         if target is not None:
             _discard(self._monitors, target, ref)
-        return target  # type: ignore[no-any-return]
+        return target
 
     def monitored_by(self, pid: Pid) -> int:
         """How many monitors watch ``pid``."""
