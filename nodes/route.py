@@ -34,7 +34,7 @@ from typing import Any, Protocol, final
 import attrs
 import structlog
 
-from neural_actors.runtime import ActorExited, Down, NameTaken, Pid, Runtime, StartFailed
+from neural_actors.runtime import ActorExited, Down, NameTaken, Pid, RemoteKind, Runtime, StartFailed
 from neural_actors.supervisors import NODE_PLACEMENTS
 
 from .names import Global
@@ -128,7 +128,7 @@ class ClusterRoute:
 
     # The runtime's door (RemoteRoute) ---------------------------------------------------------
 
-    def forward(self, sender: Pid, target: Pid, kind: str, item: Any) -> None:
+    def forward(self, sender: Pid, target: Pid, kind: RemoteKind, item: Any) -> None:
         """Queue one signal for ``target``'s node, or answer for a node that is gone."""
         node = target.node
         if node in self._live:
