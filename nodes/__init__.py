@@ -6,6 +6,7 @@ import it. See ``docs/nodes.md``.
 """
 
 from .cluster import Cluster as Cluster
+from .cluster import PendingCall as PendingCall
 from .cluster import cluster as cluster
 from .cluster import register_global as register_global
 from .cluster import whereis_global as whereis_global
@@ -18,6 +19,6 @@ from .route import ClusterRoute as ClusterRoute
 from .route import RouteStatistics as RouteStatistics
 
 __all__ = [
-    "Cluster", "ClusterError", "ClusterRoute", "Global", "NodesSection", "RouteStatistics", "cluster",
+    "Cluster", "ClusterError", "ClusterRoute", "Global", "NodesSection", "PendingCall", "RouteStatistics", "cluster",
     "place_tree", "register_global", "start_config", "whereis_global",
 ]

@@ -37,7 +37,7 @@ from .names import Global
 from .node import NodeActor
 from .route import ClusterRoute, RouteStatistics
 
-__all__ = ["Cluster", "cluster", "register_global", "whereis_global"]
+__all__ = ["Cluster", "PendingCall", "cluster", "register_global", "whereis_global"]
 
 #: Seconds the driver waits for the nodes to start, and for a node to stop.
 START_TIMEOUT = 60.0
@@ -77,6 +77,11 @@ class Cluster:
         empty and under a new number, if the cluster was made with ``restart=True``)."""
         ray.kill(self._handle(node), no_restart=not self.restart)
         self._nodes.pop(node, None)
+
+    def wait_lost(self, node: int, timeout: float = 60.0) -> None:
+        """Wait until the cluster has seen node ``node`` go (after ``kill``, a crash...); then
+        ``nodes()`` no longer lists it. Each node sees it for itself, as soon as Ray tells it."""
+        self._get(node, self._directory.lost.remote(node), timeout)
 
     def wait_restarted(self, node: int, timeout: float = 60.0) -> int:
         """Wait until Ray has restarted lost node ``node`` (``restart=True``); the number the
@@ -121,8 +126,12 @@ class Cluster:
 
     def call(self, target: Pid | Hashable, msg: Any, *, timeout: float | None = 5.0, via: int = 0) -> Any:
         """``Runtime.call`` from node ``via``: the reply, or the runtime's exception."""
+        return self.submit_call(target, msg, timeout=timeout, via=via).result()
+
+    def submit_call(self, target: Pid | Hashable, msg: Any, *, timeout: float | None = 5.0, via: int = 0) -> PendingCall:
+        """``call`` without waiting: the call is made, ``result()`` waits for its outcome."""
         wait = None if timeout is None else timeout + 10.0  # the node's own timeout comes first
-        return self._ask(via, "call", target, msg, timeout, timeout=wait)
+        return PendingCall(self, via, self._handle(via).call.remote(target, msg, timeout), wait)
 
     def cast(self, target: Pid | Hashable, msg: Any, *, via: int = 0) -> None:
         """``Runtime.cast`` from node ``via``."""
@@ -151,7 +160,12 @@ class Cluster:
         return holder
 
     def _ask(self, node: int, method: str, *args: Any, timeout: float | None) -> Any:
-        status, value = self._get(node, getattr(self._handle(node), method).remote(*args), timeout)
+        return self._outcome(node, getattr(self._handle(node), method).remote(*args), timeout)
+
+    def _outcome(self, node: int, ref: Any, timeout: float | None) -> Any:
+        """What a node answered to the driver's request ``ref``: its value, or its exception
+        raised here."""
+        status, value = self._get(node, ref, timeout)
         if status == "error":
             raise value
         return value
@@ -196,6 +210,25 @@ class Cluster:
                 ray.kill(handle)
         if self._owns_ray:
             ray.shutdown()
+
+
+@final
+class PendingCall:
+    """A call the driver has made and not waited for yet (``Cluster.submit_call``)."""
+
+    def __init__(self, nodes: Cluster, via: int, ref: Any, wait: float | None) -> None:
+        self._nodes = nodes
+        self._via = via
+        self._ref = ref
+        self._wait = wait
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Wait for the reply and return it, or raise what the call raised on the node.
+
+        Args:
+            timeout: seconds to wait here (default: the call's own timeout, plus a margin).
+        """
+        return self._nodes._outcome(self._via, self._ref, self._wait if timeout is None else timeout)
 
 
 def cluster(

@@ -42,7 +42,7 @@ class Directory:
         self._started: set[int] = set()
         self._nodes: dict[int, tuple[int, Any]] = {}  # node -> (slot, actor handle)
         self._slots: dict[int, int] = {}  # every node that ever joined -> its slot
-        self._changed = asyncio.Condition()
+        self._changed = asyncio.Event()  # set, and replaced, at every join and loss
         self._names: dict[Global, Pid] = {}
         self._lock = asyncio.Lock()
         self._watchers: set[asyncio.Task[None]] = set()
@@ -63,8 +63,7 @@ class Directory:
             await self._tell_all("peer_up", node, handle)
             self._nodes[node] = (slot, handle)
             self._slots[node] = slot
-            async with self._changed:
-                self._changed.notify_all()
+            self._announce()
             task = asyncio.get_running_loop().create_task(self._watch(node, handle))
             self._watchers.add(task)
             task.add_done_callback(self._watchers.discard)
@@ -80,7 +79,12 @@ class Directory:
             return
         for name in [name for name, pid in self._names.items() if pid.node == node]:
             del self._names[name]
+        self._announce()
         log.info("node_left", node=node)
+
+    def _announce(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     async def register(self, name: Global, pid: Pid) -> Pid | None:
         """Give ``name`` to ``pid`` on every node; returns the live holder if it is taken."""
@@ -107,12 +111,16 @@ class Directory:
     async def replaced(self, node: int) -> int:
         """Wait until a new incarnation serves the slot ``node`` ran in; its number."""
         slot = self._slots[node]
-        async with self._changed:
-            while True:
-                for number, (was, _) in self._nodes.items():
-                    if was == slot and number != node:
-                        return number
-                await self._changed.wait()
+        while True:
+            for number, (was, _) in self._nodes.items():
+                if was == slot and number != node:
+                    return number
+            await self._changed.wait()
+
+    async def lost(self, node: int) -> None:
+        """Wait until the directory has seen ``node`` go."""
+        while node in self._nodes:
+            await self._changed.wait()
 
     def nodes(self) -> dict[int, tuple[int, Any]]:
         """The nodes up: number -> (slot, actor handle)."""

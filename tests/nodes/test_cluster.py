@@ -109,19 +109,21 @@ def test_a_killed_node_gives_noconnection_to_links_monitors_calls_and_names(own:
     own.cast(watcher, ("monitor", holder))
     own.call(watcher, WaitFor(1))
     assert holder == own.whereis("held")
-    pending = own._handle(0).call.remote(holder, Get(), None)  # waits for ever, unless the node goes
+    pending = own.submit_call(holder, Get(), timeout=None)  # waits for ever, unless the node goes
 
     own.kill(2)
 
-    status, error = ray.get(pending, timeout=30)
+    with pytest.raises(ActorExited) as failed:
+        pending.result(timeout=30)
     seen = own.call(watcher, WaitFor(3))
-    assert ("error", ActorExited, holder, "noconnection") == (status, type(error), error.pid, error.reason)
+    assert (holder, "noconnection") == (failed.value.pid, failed.value.reason)
     assert [(Exit, "noconnection"), (Down, "noconnection")] == [(type(s), s.reason) for s in seen[1:]]
     with pytest.raises(NoProcess):
         own.call(Global("held"), Get())
     with pytest.raises(ActorExited) as unreachable:
         own.call(holder, Get(), via=1)
     assert "noconnection" == unreachable.value.reason
+    own.wait_lost(2)
     assert [0, 1] == own.nodes()
     with pytest.raises(ClusterError) as gone:
         own.call(holder, Get(), via=2)
@@ -132,12 +134,13 @@ def test_a_call_in_flight_when_its_callee_s_node_dies_fails_at_once(own: Cluster
     """A slow callee's node is killed mid-call: the caller, an actor on node 0, gets
     ``noconnection`` long before its timeout."""
     sleepy = own.start(1, Sleepy)
-    pending = own._handle(0).call.remote(sleepy, 3600.0, 7200.0)
+    pending = own.submit_call(sleepy, 3600.0, timeout=7200.0)
 
     own.kill(1)
 
-    status, error = ray.get(pending, timeout=30)
-    assert ("error", "noconnection") == (status, error.reason)
+    with pytest.raises(ActorExited) as failed:
+        pending.result(timeout=30)
+    assert "noconnection" == failed.value.reason
 
 
 def test_a_node_ray_restarts_comes_back_empty_under_a_new_number(ray_session: None) -> None:
