@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
-from neural_actors.runtime import ActorExited, Down, Exit, NameTaken, NoProcess, Pid, Runtime
+from neural_actors.runtime import ActorExited, Down, Exit, NameTaken, NoProcess, Pid, Runtime, check_immutable, freeze
 from neural_actors.supervisors import ChildSpec, Supervisor, SupervisorFlags, which_children
 
 ray = pytest.importorskip("ray")
@@ -61,6 +62,31 @@ def test_cast_send_and_call_reach_a_process_on_another_node(shared: Cluster) -> 
     assert 1 == collector.node
     assert ("cast", "info") == seen
     assert (collector, "over there") == (crashed.value.pid, str(crashed.value.reason))
+
+
+async def _echo_arrays(runtime: Runtime, echo: Pid) -> list[tuple[bool, bool]]:
+    """Send a small and a large (out of band) array to ``echo`` and back; for each, whether it
+    came back equal and frozen."""
+    sent = [freeze(np.arange(12, dtype=np.float32).reshape(3, 4)), freeze(np.ones((600, 600), np.float32))]
+    back = await runtime.call(echo, tuple(sent))
+    checked = []
+    for original, came in zip(sent, back):
+        try:
+            check_immutable(came)
+        except TypeError:
+            frozen = False
+        else:
+            frozen = True
+        checked.append((bool(np.array_equal(original, came)), frozen))
+    return checked
+
+
+def test_arrays_cross_nodes_and_arrive_frozen(shared: Cluster) -> None:
+    """A small array (inside the batch) and a large one (through Ray's object store) come back
+    equal and read-only over memory nobody can write."""
+    echo = shared.start(1, Echo)
+
+    assert [(True, True), (True, True)] == shared.run(0, _echo_arrays, echo)
 
 
 async def _blast(runtime: Runtime, target: Pid, count: int, per_turn: int) -> None:
