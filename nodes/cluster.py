@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any, final
 
 try:
@@ -271,7 +271,7 @@ def cluster(
     handle = Cluster(directory, handles, restart=restart, owns_ray=owns_ray)
     try:
         ray.get([h.ready.remote() for h in handles], timeout=START_TIMEOUT)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - whatever stopped them, the driver is told
         handle.shutdown()
         raise ClusterError(f"the nodes did not start: {type(error).__name__}: {error}") from None
     return handle

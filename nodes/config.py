@@ -35,7 +35,7 @@ __all__ = ["NodesSection", "place_tree", "start_config"]
 
 def _check_placement(_: Any, __: Any, value: Any) -> None:
     if not isinstance(value, dict):
-        raise ValueError(f"placement: expected a mapping of child id to node; got {value!r}")
+        raise TypeError(f"placement: expected a mapping of child id to node; got {value!r}")
     for child, where in value.items():
         if not ((type(where) is int and where >= 0) or where in NODE_PLACEMENTS):
             raise ValueError(

@@ -145,10 +145,9 @@ class LoadReport:
 
     def __str__(self) -> str:
         failed = sum(count for _, count in self.failed)
-        lines = [
-            f"{self.requests} requests in {self.seconds:.2f} s: {self.answered} answered "
-            f"({self.wrong} wrong), {failed} failed, {self.requests - self.answered - failed} lost"
-        ]
+        lost = self.requests - self.answered - failed
+        head = f"{self.requests} requests in {self.seconds:.2f} s: {self.answered} answered "
+        lines = [head + f"({self.wrong} wrong), {failed} failed, {lost} lost"]
         lines += [f"  {count} x {error}" for error, count in self.failed]
         return "\n".join(lines)
 

@@ -210,7 +210,7 @@ async def test_losing_a_node_answers_everything_waiting_on_it(two) -> None:
 async def test_start_places_on_the_named_node_or_the_next_live_one(two) -> None:
     """``node=1`` starts there; once node 1 is lost the start goes to a live node; an unknown
     placement is refused naming what is allowed."""
-    wire, (zero, one) = two
+    wire, (zero, _) = two
 
     there = await zero.start(Collector, node=1)
     wire.lose(1)
