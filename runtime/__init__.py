@@ -16,6 +16,8 @@ from .clock import VirtualEventLoop as VirtualEventLoop
 from .clock import run as run
 from .delivery import Delivery as Delivery
 from .delivery import Dispatched as Dispatched
+from .delivery import RemoteKind as RemoteKind
+from .delivery import RemoteRoute as RemoteRoute
 from .delivery import SignalKind as SignalKind
 from .delivery import Transport as Transport
 from .errors import ActorExited as ActorExited
@@ -65,14 +67,15 @@ from .runtime import Shutdown as Shutdown
 from .runtime import TimerRef as TimerRef
 
 __all__ = [
-    "Actor", "ActorExited", "BlockingRuntime", "CallHistogram", "CallTimeout", "Caller", "CallingSelf",
-    "Continue", "Deadlock", "Delivery", "Dispatched", "Down", "Exit", "FrozenDict", "Ignore",
-    "InternalError", "LinkStatistics", "Logger", "MailboxFull", "MailboxPolicy",
-    "MailboxStatistics", "Mesh", "MeshStatistics", "MetricsSnapshot", "NameTaken", "NoProcess", "NoReply", "Pid",
-    "Placement", "PlacementError", "ProcessHooks", "ProcessInfo", "ProcessStatus", "Ref",
-    "Runtime", "RuntimeClosed", "RuntimeMetrics", "RuntimeStatistics", "Shutdown", "SignalKind", "StartFailed",
-    "StartIgnored", "Stop", "TimerRef", "Transport", "Unreachable", "VirtualEventLoop",
-    "check_immutable", "check_seconds", "check_shutdown", "format_reason", "freeze",
-    "is_normal", "is_shutdown", "message", "plan_comm_aware", "register_immutable", "run",
-    "traffic_cost",
+    "Actor", "ActorExited", "BlockingRuntime", "CallHistogram", "CallTimeout", "Caller",
+    "CallingSelf", "Continue", "Deadlock", "Delivery", "Dispatched", "Down", "Exit",
+    "FrozenDict", "Ignore", "InternalError", "LinkStatistics", "Logger", "MailboxFull",
+    "MailboxPolicy", "MailboxStatistics", "Mesh", "MeshStatistics", "MetricsSnapshot",
+    "NameTaken", "NoProcess", "NoReply", "Pid", "Placement", "PlacementError", "ProcessHooks",
+    "ProcessInfo", "ProcessStatus", "Ref", "RemoteKind", "RemoteRoute", "Runtime",
+    "RuntimeClosed", "RuntimeMetrics", "RuntimeStatistics", "Shutdown", "SignalKind",
+    "StartFailed", "StartIgnored", "Stop", "TimerRef", "Transport", "Unreachable",
+    "VirtualEventLoop", "check_immutable", "check_seconds", "check_shutdown", "format_reason",
+    "freeze", "is_normal", "is_shutdown", "message", "plan_comm_aware", "register_immutable",
+    "run", "traffic_cost",
 ]

@@ -134,16 +134,18 @@ class Actor:
     # Acting as this process --------------------------------------------------------------
 
     def link(self, pid: Pid) -> None:
-        """Link to ``pid``; if it is already dead, an exit with reason ``noproc`` arrives."""
+        """Link to ``pid``; if it is already dead, an exit with reason ``noproc`` arrives (on
+        another node: as soon as its node answers, or ``noconnection`` if the node is gone)."""
         node = self._process.node
         if pid in node.processes:
             node.links.link(self._process.pid, pid)
-        else:
+        elif not self.runtime.delivery.link_elsewhere(self._process.pid, pid):
             node.route.exit_signal(pid, self._process.pid, NOPROC, linked=True)
 
     def unlink(self, pid: Pid) -> None:
         """Remove the link to ``pid``, if any; no exit from it arrives afterwards."""
         self._process.node.links.unlink(self._process.pid, pid)
+        self.runtime.delivery.unlink_elsewhere(self._process.pid, pid)
 
     def monitor(self, pid: Pid) -> Ref:
         """Watch ``pid``: a ``Down`` message arrives when it exits (at once if already dead)."""
@@ -151,13 +153,15 @@ class Actor:
         ref = node.make_ref()
         if pid in node.processes:
             node.links.monitor(ref, self._process.pid, pid)
-        else:
+        elif not self.runtime.delivery.monitor_elsewhere(ref, self._process.pid, pid):
             node.route.down(pid, self._process.pid, Down(ref, pid, NOPROC))
         return ref
 
     def demonitor(self, ref: Ref) -> None:
         """Stop watching; no ``Down`` for ``ref`` arrives afterwards (one already queued is flushed)."""
-        self._process.node.links.demonitor(ref, self._process.pid)
+        target = self._process.node.links.demonitor(ref, self._process.pid)
+        if target is not None:
+            self.runtime.delivery.demonitor_elsewhere(ref, self._process.pid, target)
         self._process.mailbox.flush_down(ref)
 
     def exit(self, pid: Pid, reason: Any) -> None:
@@ -179,7 +183,7 @@ class Actor:
         return pid, self.monitor(pid)
 
     async def start_link(self, actor: type[Actor], *args: Any, **options: Any) -> Pid:
-        """Spawn a linked process and wait for its ``init``.
+        """Spawn a linked process and wait for its ``init`` (on another node with ``node=``).
 
         Raises:
             StartFailed: its ``init`` failed.

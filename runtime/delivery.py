@@ -16,6 +16,14 @@ would refuse a sender can no longer tell it, so the refusal is counted as a drop
 With metrics on (``metrics`` is a ``RuntimeMetrics``), the seam counts each message it accepts
 and each one it queues, and times each call; with them off that costs an ``is None`` check
 (one on the cast and call fast paths).
+
+A **remote route** (``RemoteRoute``) is the door to other nodes. With one installed, whatever
+is addressed to a pid of another node, or to a name only another node holds, leaves through
+it instead of becoming a dead letter; what comes back from other nodes enters through
+``arrive`` and ``arrive_call``, and ``node_down`` turns a lost node into ``noconnection`` for
+every link and monitor that reached it. The seam asks the route only once no local process
+was found, so local delivery pays nothing for it. The route knows nothing of the runtime's
+insides and the runtime nothing of how the route carries (``neural_actors.nodes``: Ray).
 """
 
 from __future__ import annotations
@@ -28,15 +36,19 @@ import attrs
 
 from .calls import Caller
 from .errors import ActorExited, CallTimeout, MailboxFull, NoProcess
-from .links import NOPROC, Down
+from .links import NOCONNECTION, NOPROC, Down
 from .message import SCALARS, check_immutable
 from .metrics import RuntimeMetrics
 from .pid import Pid, Ref
 from .process import IDLE, Info, Node, Process
 
-__all__ = ["Delivery", "Dispatched", "SignalKind", "Transport"]
+__all__ = ["Delivery", "Dispatched", "RemoteKind", "RemoteRoute", "SignalKind", "Transport"]
 
 SignalKind = Literal["cast", "send", "call", "reply", "exit", "down", "timer"]
+
+#: What crosses to another node besides calls: messages, exit signals (``(reason, linked)``),
+#: ``Down`` messages, and the requests that set up or drop a link or a monitor there.
+RemoteKind = Literal["cast", "send", "exit", "down", "link", "unlink", "monitor", "demonitor"]
 
 
 class Transport(Protocol):
@@ -54,6 +66,35 @@ class Transport(Protocol):
         ...
 
 
+class RemoteRoute(Protocol):
+    """The door to other nodes: what the seam hands over when the target is not on this node.
+
+    ``forward`` carries one signal to ``target``'s node, which applies it with
+    ``Delivery.arrive``; it must keep FIFO order per (sender, target) pair, and must treat a
+    signal to a node it knows is gone as that node would answer: a ``link`` with an exit
+    ``noconnection``, a ``monitor`` with a ``Down`` ``noconnection``, anything else dropped.
+    """
+
+    def forward(self, sender: Pid, target: Pid, kind: RemoteKind, item: Any) -> None: ...
+
+    def call(self, sender: Pid, target: Pid, request: Any, future: asyncio.Future[Any]) -> None:
+        """Carry a call; resolve ``future`` with the reply, or fail it (``ActorExited`` with
+        ``noconnection`` at once when ``target``'s node is or goes away)."""
+        ...
+
+    def whereis(self, name: Hashable) -> Pid | None:
+        """The pid of a name this node's registry does not hold (a global name), or ``None``."""
+        ...
+
+    async def start(self, node: Hashable, actor: type, args: tuple[Any, ...], options: dict[str, Any]) -> Pid:
+        """``Runtime.start`` on another node (or where the placement ``node`` names)."""
+        ...
+
+    async def wait_exit(self, pid: Pid, timeout: float | None) -> Any:
+        """``Runtime.wait_exit`` for a pid of another node (``noconnection`` if its node goes)."""
+        ...
+
+
 @final
 @attrs.frozen
 class Dispatched:
@@ -68,12 +109,13 @@ class Dispatched:
 class Delivery:
     """One node's delivery seam; the ``Runtime`` and every actor send through it."""
 
-    __slots__ = ("_node", "dead_letters", "metrics", "transport")
+    __slots__ = ("_node", "dead_letters", "metrics", "remote", "transport")
 
     def __init__(self, node: Node) -> None:
         self._node = node
         self.transport: Transport | None = None
         self.metrics: RuntimeMetrics | None = None
+        self.remote: RemoteRoute | None = None
         self.dead_letters = 0
         node.route = self
 
@@ -88,7 +130,7 @@ class Delivery:
         if type(target) is Pid:
             return self._node.processes.get(target)
         process = self._node.registry.whereis(target)
-        if process is None:
+        if process is None and (self.remote is None or self.remote.whereis(target) is None):
             raise NoProcess(target)
         return process
 
@@ -108,7 +150,7 @@ class Delivery:
         process = node.processes.get(target) if type(target) is Pid else self.resolve(target)
         if process is None:
             self._count_sent("cast")
-            self._dead_letter(sender, target, msg)
+            self._elsewhere(sender, target, "cast", msg)
         elif self.transport is None:
             # The commonest delivery of all, so ``_queued`` is written out here, and metrics
             # cost it one check: the rarer outcomes count themselves.
@@ -140,7 +182,7 @@ class Delivery:
         if self.metrics is not None:
             self.metrics.sent["send"] += 1
         if process is None:
-            self._dead_letter(sender, target, msg)
+            self._elsewhere(sender, target, "send", msg)
         elif self.transport is None:
             item = Info(msg)
             if process.mailbox.put_nowait(item):
@@ -157,7 +199,7 @@ class Delivery:
         if self.metrics is not None:
             self.metrics.sent["send" if info else "cast"] += 1
         if process is None:
-            self._dead_letter(sender, target, msg)
+            self._elsewhere(sender, target, "send" if info else "cast", msg)
         elif self.transport is not None:
             self._carry(sender, process.pid, "send" if info else "cast", item)
         elif await process.mailbox.put(item):
@@ -180,6 +222,8 @@ class Delivery:
         node = self._node
         process = node.processes.get(target) if type(target) is Pid else self.resolve(target)
         if process is None:
+            if self.remote is not None:
+                return await self._call_elsewhere(sender, target, msg, timeout)
             metrics = self.metrics
             if metrics is not None:
                 metrics.sent["call"] += 1
@@ -316,7 +360,7 @@ class Delivery:
         if self.metrics is not None:
             self.metrics.sent["timer"] += 1
         if process is None:
-            self._dead_letter(node.pid, target, msg)
+            self._elsewhere(node.pid, target, "send", msg)
         elif self.transport is None:
             item = Info(msg)
             if process.mailbox.put_or_drop(item):
@@ -328,14 +372,18 @@ class Delivery:
 
     def exit_signal(self, sender: Pid, target: Pid, reason: Any, *, linked: bool) -> None:
         """Send an exit signal; applied by Erlang's rules where it arrives."""
-        if self.transport is None:
+        if self.reaches(target):
+            self.remote.forward(sender, target, "exit", (reason, linked))  # type: ignore[union-attr]
+        elif self.transport is None:
             self._apply_exit(sender, target, reason, linked)
         else:
             self.transport.carry(sender, target, "exit", reason, lambda: self._apply_exit(sender, target, reason, linked))
 
     def down(self, sender: Pid, watcher: Pid, down: Down) -> None:
         """Tell ``watcher`` that the process it monitored is down."""
-        if self.transport is None:
+        if self.reaches(watcher):
+            self.remote.forward(sender, watcher, "down", down)  # type: ignore[union-attr]
+        elif self.transport is None:
             self._apply_down(watcher, down)
         else:
             self.transport.carry(sender, watcher, "down", down, lambda: self._apply_down(watcher, down))
@@ -400,6 +448,137 @@ class Delivery:
             node.trace.record("dead_letter", sender, target, msg)
         if node.reports.debug:
             node.reports.log.debug("dead_letter", sender=repr(sender), target=repr(target), message=type(msg).__name__)
+
+    # Other nodes -------------------------------------------------------------------------------
+    #
+    # Everything here runs only once no local process was found, or for a pid of another node,
+    # so a node that is not part of a cluster (``remote is None``) never gets here but to fail.
+
+    def _elsewhere(self, sender: Pid, target: Pid | Hashable, kind: RemoteKind, msg: Any) -> None:
+        """No local process is ``target``: hand ``msg`` to the node that has it, or dead-letter it."""
+        pid = self._remote_pid(target)
+        if pid is None:
+            self._dead_letter(sender, target, msg)
+        elif pid.node == self._node.id:  # a global name held here
+            self.arrive(sender, pid, kind, msg)
+        else:
+            self.remote.forward(sender, pid, kind, msg)  # type: ignore[union-attr]
+
+    async def _call_elsewhere(self, sender: Pid, target: Pid | Hashable, msg: Any, timeout: float | None) -> Any:
+        """A call to a process of another node: the future stays here, the route settles it."""
+        pid = self._remote_pid(target)
+        if pid is None:
+            raise ActorExited(target, NOPROC)
+        loop = self._node.loop
+        future = loop.create_future()
+        if pid.node == self._node.id:
+            self.arrive_call(sender, pid, msg, future)
+        else:
+            self.remote.call(sender, pid, msg, future)  # type: ignore[union-attr]
+        if timeout is None:
+            return await future
+        handle = loop.call_later(timeout, _time_out, future, pid, msg, timeout)
+        try:
+            return await future
+        finally:
+            handle.cancel()
+
+    def reaches(self, pid: Pid) -> bool:
+        """True if ``pid`` is a process of another node, which the remote route can reach."""
+        return self.remote is not None and pid.node != self._node.id
+
+    def _remote_pid(self, target: Pid | Hashable) -> Pid | None:
+        """``target`` as a pid the route can reach: a pid of another node, or a name it knows."""
+        if type(target) is Pid:
+            return target if self.reaches(target) else None
+        return None if self.remote is None else self.remote.whereis(target)
+
+    def link_elsewhere(self, pid: Pid, other: Pid) -> bool:
+        """Link ``pid`` to ``other`` on another node, whose node is told; False if ``other`` is
+        not a pid of another node the route can reach (then it is a dead local pid)."""
+        if not self.reaches(other):
+            return False
+        self._node.links.link(pid, other)
+        self.remote.forward(pid, other, "link", None)  # type: ignore[union-attr]
+        return True
+
+    def unlink_elsewhere(self, pid: Pid, other: Pid) -> None:
+        """Tell ``other``'s node that ``pid`` unlinked from it (nothing for a local pid)."""
+        if self.reaches(other):
+            self.remote.forward(pid, other, "unlink", None)  # type: ignore[union-attr]
+
+    def monitor_elsewhere(self, ref: Ref, watcher: Pid, target: Pid) -> bool:
+        """Monitor ``target`` on another node under ``ref``; False as ``link_elsewhere``."""
+        if not self.reaches(target):
+            return False
+        self._node.links.monitor(ref, watcher, target)
+        self.remote.forward(watcher, target, "monitor", ref)  # type: ignore[union-attr]
+        return True
+
+    def demonitor_elsewhere(self, ref: Ref, watcher: Pid, target: Pid) -> None:
+        """Tell ``target``'s node that the monitor ``ref`` is dropped (nothing for a local pid)."""
+        if self.reaches(target):
+            self.remote.forward(watcher, target, "demonitor", ref)  # type: ignore[union-attr]
+
+    def arrive(self, sender: Pid, target: Pid, kind: RemoteKind, item: Any) -> None:
+        """A signal from another node got here: apply it as a carried signal is applied.
+
+        A linked exit uses the link up, and a ``Down`` its monitor, as in Erlang; a link or a
+        monitor of a process that is not alive is answered at once with ``noproc``.
+        """
+        node = self._node
+        if kind == "cast":
+            self._arrive(sender, target, item)
+        elif kind == "send":
+            self._arrive(sender, target, Info(item))
+        elif kind == "exit":
+            reason, linked = item
+            if linked:
+                node.links.unlink(target, sender)
+            self._apply_exit(sender, target, reason, linked)
+        elif kind == "down":
+            node.links.demonitor(item.ref, target)
+            self._apply_down(target, item)
+        elif kind == "link":
+            if target in node.processes:
+                node.links.link(target, sender)
+            else:
+                self.exit_signal(target, sender, NOPROC, linked=True)
+        elif kind == "unlink":
+            node.links.unlink(target, sender)
+        elif kind == "monitor":
+            if target in node.processes:
+                node.links.monitor(item, sender, target)
+            else:
+                self.down(target, sender, Down(item, target, NOPROC))
+        elif kind == "demonitor":
+            node.links.demonitor(item, sender)
+        else:
+            raise ValueError(f"unknown kind of signal from another node: {kind!r}")
+
+    def arrive_call(self, sender: Pid, target: Pid | Hashable, request: Any, future: asyncio.Future[Any]) -> None:
+        """A call from another node got here: queue it with a reply handle that settles
+        ``future`` (the route carries the reply back); a dead target fails it with ``noproc``."""
+        node = self._node
+        process = node.processes.get(target) if type(target) is Pid else node.registry.whereis(target)
+        if process is None:
+            future.set_exception(ActorExited(target, NOPROC))
+            self._dead_letter(sender, target, request)
+            return
+        caller = Caller(request, future, process, sender, self)
+        process.add_call(caller)
+        if process.mailbox.put_or_drop(caller):
+            self._queued(sender, process, caller)
+
+    def node_down(self, node_id: int) -> None:
+        """Node ``node_id`` is gone: each link to one of its processes delivers an exit
+        ``noconnection``, and each monitor of one a ``Down`` with ``noconnection``. (Calls
+        waiting on it are the route's to fail: it holds their futures.)"""
+        links, monitors = self._node.links.forget_node(node_id)
+        for local, gone in links:
+            self._apply_exit(gone, local, NOCONNECTION, True)
+        for ref, watcher, gone in monitors:
+            self._apply_down(watcher, Down(ref, gone, NOCONNECTION))
 
 
 def _time_out(future: asyncio.Future[Any], pid: Pid, request: Any, timeout: float) -> None:

@@ -7,7 +7,8 @@ gets a ``Down`` message. Both are system items: never dropped by a full mailbox.
 
 Reasons are plain values, as in Erlang: ``"normal"``, ``"shutdown"``, ``("shutdown", term)``,
 ``"kill"`` (untrappable when sent with ``exit``; the victim's reason becomes ``"killed"``),
-``"noproc"`` (the other side was already dead), or the exception that crashed the process.
+``"noproc"`` (the other side was already dead), ``"noconnection"`` (the other side's node is
+gone), or the exception that crashed the process.
 
 ``LinkTable`` keeps one node's links and monitors in insertion-ordered dicts, so exit signals
 and ``Down`` messages go out in the order the links and monitors were made, in every run.
@@ -27,6 +28,7 @@ SHUTDOWN = "shutdown"
 KILL = "kill"
 KILLED = "killed"
 NOPROC = "noproc"
+NOCONNECTION = "noconnection"
 CORE_FAILED = "core_failed"
 
 
@@ -100,11 +102,12 @@ class LinkTable:
         self._monitors.setdefault(target, {})[ref] = watcher
         self._watching.setdefault(watcher, {})[ref] = target
 
-    def demonitor(self, ref: Ref, watcher: Pid) -> None:
-        """Drop the monitor ``ref`` of ``watcher`` (no error if it is gone)."""
+    def demonitor(self, ref: Ref, watcher: Pid) -> Pid | None:
+        """Drop the monitor ``ref`` of ``watcher`` (no error if it is gone); returns its target."""
         target = _discard(self._watching, watcher, ref)
         if target is not None:
             _discard(self._monitors, target, ref)
+        return target
 
     def monitored_by(self, pid: Pid) -> int:
         """How many monitors watch ``pid``."""
@@ -130,6 +133,30 @@ class LinkTable:
             for ref, target in watching.items():
                 _discard(self._monitors, target, ref)
         return linked, watchers
+
+    def forget_node(self, node: int) -> tuple[list[tuple[Pid, Pid]], list[tuple[Ref, Pid, Pid]]]:
+        """Remove every link and monitor that involves a process of ``node``, which is gone.
+
+        Returns:
+            The ``(local, gone)`` pairs of links, and the ``(ref, watcher, gone)`` monitors whose
+            target was on ``node``, in the order they were made: whom to signal ``noconnection``.
+        """
+        links: list[tuple[Pid, Pid]] = []
+        for pid in [pid for pid in self._links if pid.node == node]:
+            for other in self._links.pop(pid):
+                _discard(self._links, other, pid)
+                if other.node != node:
+                    links.append((other, pid))
+        monitors: list[tuple[Ref, Pid, Pid]] = []
+        for target in [pid for pid in self._monitors if pid.node == node]:
+            for ref, watcher in self._monitors.pop(target).items():
+                _discard(self._watching, watcher, ref)
+                if watcher.node != node:
+                    monitors.append((ref, watcher, target))
+        for watcher in [pid for pid in self._watching if pid.node == node]:
+            for ref, target in self._watching.pop(watcher).items():
+                _discard(self._monitors, target, ref)
+        return links, monitors
 
 
 def _discard(table: dict[Any, dict[Any, Any]], key: Any, member: Any) -> Any:

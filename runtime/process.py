@@ -149,6 +149,10 @@ class SignalRoute(Protocol):
 
     def down(self, sender: Pid, watcher: Pid, down: Down) -> None: ...
 
+    def reaches(self, pid: Pid) -> bool:
+        """True if ``pid`` is a process of another node that signals can reach."""
+        ...
+
 
 # Node -----------------------------------------------------------------------------------------
 
@@ -255,7 +259,9 @@ class Node:
         if name is not None:
             self.registry.register(name, process)
         if link is not None:
-            if link in self.processes:
+            # A parent on another node was alive when it asked for this start; if it has died
+            # since, its node answers the link with an exit.
+            if link in self.processes or self.route.reaches(link):
                 self.links.link(pid, link)
             else:
                 process.pending_exit = NOPROC  # linked to the dead: dies at its first turn

@@ -26,8 +26,8 @@ from .behaviour import Behaviour, is_async_behaviour
 from .calls import Caller
 from .checks import Shutdown, check_seconds, check_shutdown
 from .clock import Clock, is_virtual
-from .delivery import Delivery, Dispatched, Transport
-from .errors import ActorExited, NameTaken, NoProcess, RuntimeClosed
+from .delivery import Delivery, Dispatched, RemoteRoute, Transport
+from .errors import ActorExited, NameTaken, NoProcess, RuntimeClosed, StartFailed
 from .links import CORE_FAILED, KILL, NOPROC, SHUTDOWN
 from .mailbox import UNBOUNDED, MailboxPolicy, MailboxStatistics
 from .mesh import Mesh, MeshStatistics, MeshTransport
@@ -401,20 +401,40 @@ class Runtime:
         if reserved is not None:
             self.placement.release(*reserved)  # type: ignore[union-attr]
 
-    async def start(self, actor: type[Behaviour], *args: Any, timeout: float | None = None, **options: Any) -> Pid:
+    async def start(
+        self, actor: type[Behaviour], *args: Any, timeout: float | None = None, node: Hashable | None = None,
+        **options: Any,
+    ) -> Pid:
         """Spawn like ``spawn`` and wait until ``init`` has returned.
 
         Args:
             timeout: seconds ``init`` may take (``None``: as long as it takes); past them the
                 process is killed and ``StartFailed`` raised with reason ``"timeout"``.
+            node: start it on this node of the cluster (if alive; else the cluster places it), or
+                where a placement strategy the cluster knows puts it; ``None`` or this node's own
+                number: here. Needs a remote route (``set_remote``) for any other node.
 
         Raises:
-            StartFailed: ``init`` raised, stopped, the process was killed first, or timed out.
+            StartFailed: ``init`` raised, stopped, the process was killed first, or timed out;
+                on another node also with reason ``"noconnection"`` (its node went away) or
+                when this runtime is in no cluster.
             StartIgnored: ``init`` returned ``Ignore``.
         """
         check_seconds("timeout", timeout, none_ok=True)
+        if node is not None and node != self.node:
+            return await self._start_elsewhere(node, actor, args, timeout, options)
         pid = self.spawn(actor, *args, **options)
         return await self._node.wait_start(self._node.processes[pid], timeout)
+
+    async def _start_elsewhere(
+        self, node: Hashable, actor: type[Behaviour], args: tuple[Any, ...], timeout: float | None,
+        options: dict[str, Any],
+    ) -> Pid:
+        remote = self._delivery.remote
+        if remote is None:
+            name = getattr(actor, "__name__", repr(actor))
+            raise StartFailed(name, f"node {node!r} is not reachable: runtime node {self.node} is in no cluster")
+        return await remote.start(node, actor, args, {**options, "timeout": timeout})
 
     # Messages --------------------------------------------------------------------------------
 
@@ -440,6 +460,16 @@ class Runtime:
     def hooks(self) -> ProcessHooks | None:
         """The hooks every process's ``init`` and dispatch call (a fault plan's), or ``None``."""
         return self._node.hooks
+
+    @property
+    def remote(self) -> RemoteRoute | None:
+        """The route to other nodes (a cluster's), or ``None``: a node on its own."""
+        return self._delivery.remote
+
+    def set_remote(self, route: RemoteRoute | None) -> None:
+        """Send whatever is addressed to other nodes through ``route`` (``neural_actors.nodes``
+        installs one per node); ``None``: pids of other nodes are dead letters again."""
+        self._delivery.remote = route
 
     def set_hooks(self, hooks: ProcessHooks | None) -> None:
         """Step into every process's ``init`` and dispatch (fault plans); ``None`` removes them.
@@ -536,6 +566,9 @@ class Runtime:
             TimeoutError: it was still alive after ``timeout`` seconds.
         """
         check_seconds("timeout", timeout, none_ok=True)
+        remote = self._delivery.remote
+        if remote is not None and pid.node != self.node:
+            return await remote.wait_exit(pid, timeout)
         return await self._node.wait_exit(pid, timeout)
 
     # Registry --------------------------------------------------------------------------------

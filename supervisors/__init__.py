@@ -1,6 +1,7 @@
 """OTP supervisor behaviour on top of `neural_actors.runtime` (and only what it exports)."""
 
 from .backoff import Backoff as Backoff
+from .child_spec import NODE_PLACEMENTS as NODE_PLACEMENTS
 from .child_spec import ChildSpec as ChildSpec
 from .child_spec import SupervisorFlags as SupervisorFlags
 from .child_spec import check_childspecs as check_childspecs
@@ -41,6 +42,7 @@ from .strategies import STRATEGIES as STRATEGIES
 from .supervisor import Supervisor as Supervisor
 
 __all__ = [
+    "NODE_PLACEMENTS",
     "RESTARTING",
     "STRATEGIES",
     "Backoff",

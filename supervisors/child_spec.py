@@ -25,7 +25,7 @@ from .errors import InvalidChildSpec
 from .strategies import STRATEGIES
 from .validators import hashable, is_seconds, non_negative_int, one_of, seconds
 
-__all__ = ["ChildSpec", "SupervisorFlags", "check_childspec", "check_childspecs"]
+__all__ = ["NODE_PLACEMENTS", "ChildSpec", "SupervisorFlags", "check_childspec", "check_childspecs"]
 
 Restart = Literal["permanent", "transient", "temporary"]
 ChildType = Literal["worker", "supervisor"]
@@ -35,6 +35,9 @@ RESTARTS = ("permanent", "transient", "temporary")
 CHILD_TYPES = ("worker", "supervisor")
 AUTO_SHUTDOWNS = ("never", "any_significant", "all_significant")
 START_FORM = "must be a tuple (actor_class, args) or (actor_class, args, kwargs)"
+#: How a child may be placed across the nodes of a cluster besides a node number: the next live
+#: node in turn, for every start and restart.
+NODE_PLACEMENTS = ("round_robin",)
 
 
 def _check_start(_: Any, __: Any, value: Any) -> None:
@@ -75,6 +78,12 @@ def _check_shutdown(_: Any, __: Any, value: Any) -> None:
 def _check_significant(_: Any, __: Any, value: Any) -> None:
     if type(value) is not bool:
         raise InvalidChildSpec("significant", value, "must be True or False")
+
+
+def _check_node(_: Any, __: Any, value: Any) -> None:
+    if value is None or (type(value) is int and value >= 0) or (type(value) is str and value in NODE_PLACEMENTS):
+        return
+    raise InvalidChildSpec("node", value, f"must be None, a node number (an int >= 0) or one of {', '.join(NODE_PLACEMENTS)}")
 
 
 def _check_backoff(_: Any, __: Any, value: Any) -> None:
@@ -123,6 +132,9 @@ class ChildSpec:
         memory: bytes of core SRAM the child needs (its weights), for ``pack`` placement;
             ``None``: the actor class's ``memory_bytes``.
         mailbox: bound each incarnation's mailbox (a ``MailboxPolicy``); ``None``: unbounded.
+        node: in a cluster (``neural_actors.nodes``), the node to start the child on, if it is
+            alive (else another live node), or ``round_robin``: the next live node at each
+            start. ``None``: the supervisor's own node.
 
     Raises:
         InvalidChildSpec: naming the first invalid field.
@@ -139,6 +151,7 @@ class ChildSpec:
     core: int | None = attrs.field(default=None, validator=non_negative_int("core", optional=True))
     memory: int | None = attrs.field(default=None, validator=non_negative_int("memory", optional=True))
     mailbox: MailboxPolicy | None = attrs.field(default=None, validator=_check_mailbox)
+    node: int | str | None = attrs.field(default=None, validator=_check_node)
 
     def __attrs_post_init__(self) -> None:
         if self.significant and self.restart == "permanent":

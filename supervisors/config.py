@@ -14,6 +14,7 @@ import of the actor classes it names.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import os
 import re
@@ -69,13 +70,18 @@ class SectionRegistry:
     A layer that reads its own section registers an attrs class for it; the loader structures the
     section into that class with the same strict rules (durations, sizes, unknown keys...) and
     puts the result in ``Config.sections``. Reserved names are refused with "not supported
-    yet" until registered, so a config written for a later version fails clearly.
+    yet" until registered, so a config written for a later version fails clearly. A provided
+    name is read by an optional layer, whose section class (``module:Class``) is imported and
+    registered when a config has the section; if it cannot be imported, the config says what
+    to install.
     """
 
     sections: dict[str, type] = attrs.Factory(dict)
     reserved: dict[str, str] = attrs.Factory(
-        lambda: {"mesh": "the packet mesh", "faults": "fault injection", "service": "serving",
-                 "nodes": "multi-node runs"}
+        lambda: {"mesh": "the packet mesh", "faults": "fault injection", "service": "serving"}
+    )
+    providers: dict[str, tuple[str, str]] = attrs.Factory(
+        lambda: {"nodes": ("neural_actors.nodes.config:NodesSection", "neural-actors[ray]")}
     )
 
     def register(self, name: str, section: type) -> None:
@@ -90,6 +96,27 @@ class SectionRegistry:
         if not attrs.has(section):
             raise ValueError(f"a config section must be an attrs class (got {section!r})")
         self.sections[name] = section
+
+    def provide(self, name: str) -> str | None:
+        """Register the provided section ``name``, importing the layer that reads it.
+
+        Returns:
+            ``None`` once the section is registered; else why it could not be.
+        """
+        if name in self.sections:
+            return None
+        target, extra = self.providers[name]
+        module, _, attribute = target.partition(":")
+        try:
+            section = getattr(importlib.import_module(module), attribute)
+        except ImportError as error:
+            return f"needs {module}, which could not be imported ({error}); install it with: pip install '{extra}'"
+        self.register(name, section)
+        return None
+
+    def known(self) -> list[str]:
+        """The names of the sections a config may have, built-in ones first."""
+        return ["runtime", "tree", *self.sections, *(name for name in self.providers if name not in self.sections)]
 
 
 #: The sections every load uses unless given another registry.
@@ -200,8 +227,10 @@ def _position(problem: Problem) -> tuple[str, int, int]:
 
 
 def _sections(source: Located, data: dict[str, Any], registry: SectionRegistry) -> Config | None:
-    known = ["runtime", "tree", *registry.sections]
+    known = registry.known()
     for key in data:
+        if key in registry.providers and (why := registry.provide(key)) is not None:
+            source.problem((key,), why, key=True)
         if key in known:
             continue
         if key in registry.reserved:

@@ -53,7 +53,10 @@ _SIZE = {
 
 
 def config_json_schema(sections: SectionRegistry = SECTIONS) -> dict[str, Any]:
-    """The schema of a config file with the given registered sections."""
+    """The schema of a config file with the given registered sections (the provided ones too,
+    when their layers can be imported)."""
+    for name in sections.providers:
+        sections.provide(name)
     classes: dict[str, type] = {}
     top = {"runtime": RuntimeSection, **sections.sections}
     properties: dict[str, Any] = {name: _schema(cls, classes) for name, cls in top.items()}

@@ -283,6 +283,7 @@ class BaseSupervisor(Actor):
                 core=child.core if child.core is not None else spec.core,
                 memory=spec.memory,
                 mailbox=spec.mailbox,
+                node=spec.node,
             )
         except StartIgnored:
             # OTP's ``ignore``: no process; the spec stays (a temporary or dynamic child is let go).

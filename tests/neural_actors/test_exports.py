@@ -11,7 +11,7 @@ from neural_actors import runtime, supervisors
 #: Names the layers export for the layers above and for transports, left out of the front door.
 LOW_LEVEL = {
     "Delivery", "Logger", "SignalKind", "Transport", "check_seconds", "check_shutdown", "format_reason",
-    "STRATEGIES", "ProcessHooks",
+    "STRATEGIES", "ProcessHooks", "RemoteKind", "RemoteRoute", "NODE_PLACEMENTS",
 }
 
 

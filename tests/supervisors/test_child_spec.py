@@ -57,6 +57,9 @@ class Opaque:
         ({"significant": 1}, "significant: must be True or False (got 1, an int)"),
         ({"backoff": 5}, "backoff: must be a Backoff or None (got 5, an int)"),
         ({"name": [1]}, "name: must be None or a hashable value (got [1], a list)"),
+        ({"node": -1}, "node: must be None, a node number (an int >= 0) or one of round_robin (got -1, an int)"),
+        ({"node": "spread"}, "node: must be None, a node number (an int >= 0) or one of round_robin (got 'spread', a str)"),
+        ({"node": True}, "node: must be None, a node number (an int >= 0) or one of round_robin (got True, a bool)"),
         (
             {"significant": True},
             "significant: must be False for a permanent child (only transient or temporary children can be significant) (got True, a bool)",

@@ -10,6 +10,7 @@ from neural_actors.runtime import FrozenDict, MailboxPolicy, Runtime
 from neural_actors.supervisors import (
     Backoff,
     ChildSpec,
+    ConfigError,
     DynamicSupervisor,
     RuntimeSection,
     SectionRegistry,
@@ -189,6 +190,23 @@ def test_a_section_cannot_be_registered_twice() -> None:
         str(again.value),
         str(builtin.value),
     )
+
+
+def test_a_provided_section_imports_its_layer_or_says_what_to_install() -> None:
+    """A section an optional layer reads is registered by importing that layer when a config
+    has it; when the layer cannot be imported, the problem says what to install."""
+    present = SectionRegistry(providers={"cache": ("tests.supervisors.fixtures.cache_section:Cache", "x")})
+    missing = SectionRegistry(providers={"cache": ("no_such_layer.config:Cache", "neural-actors[cache]")})
+
+    config = loads_config("cache: {size: 1KiB}\ntree: {id: root}", sections=present)
+    with pytest.raises(ConfigError) as error:
+        loads_config("cache: {size: 1KiB}\ntree: {id: root}", sections=missing)
+
+    assert ["cache"] == list(config.sections)
+    assert [
+        "needs no_such_layer.config, which could not be imported (No module named 'no_such_layer'); "
+        "install it with: pip install 'neural-actors[cache]'"
+    ] == [problem.message for problem in error.value.problems]
 
 
 def test_mailbox_becomes_the_childs_mailbox_policy() -> None:
