@@ -460,7 +460,7 @@ def demo(requests: int, workers: int, seed: int, chaos_interval: float, intensit
     from neural_actors.demo import tree as demo_tree
 
     spec = demo_tree(requests=requests, workers=workers, seed=seed, chaos_interval=chaos_interval, intensity=intensity)
-    section = RuntimeSection(clock="virtual", seed=seed, log_level=log_level or "warning",
+    section = RuntimeSection(clock="virtual", seed=seed, log_level=log_level or "critical",
                              log_format=log_format or "console")
     outcome = _execute(spec, section, None)
     status = _report(outcome)

@@ -106,7 +106,8 @@ class Mailbox:
         queue = self.queue
         if self.capacity is None:
             queue.append(item)
-            self.peak = max(self.peak, len(queue))
+            if len(queue) > self.peak:  # not max(): a call costs the hot path more than this test
+                self.peak = len(queue)
             return True
         queued = self._put_bounded(item)
         if queued is None:
@@ -200,7 +201,8 @@ class Mailbox:
     def _append_counted(self, item: Any) -> None:
         self.queue.append(item)
         self.size += 1
-        self.peak = max(self.peak, self.size)
+        if self.size > self.peak:
+            self.peak = self.size
 
     def _evict_oldest(self) -> Any:
         for index, queued in enumerate(self.queue):

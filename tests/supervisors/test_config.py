@@ -48,7 +48,7 @@ def test_demo_config_is_the_same_tree_the_demo_builds_in_python() -> None:
     config = load_config(ROOT / "configs" / "demo.yaml")
 
     assert demo.tree() == config.tree
-    assert RuntimeSection(clock="virtual", seed=0) == config.runtime
+    assert RuntimeSection(clock="virtual", seed=0, log_level="critical") == config.runtime
 
 
 def test_a_supervisor_node_becomes_a_supervisor_child_spec_with_its_flags() -> None:

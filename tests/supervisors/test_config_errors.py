@@ -124,7 +124,7 @@ EXPECTED = {
         '{D}unknown_section.yaml:1:1: tre: unknown section (did you mean "tree"?)',
         '{D}unknown_section.yaml:1:1: missing required key "tree"',
         '{D}unknown_section.yaml:3:1: rutime: unknown section (did you mean "runtime"?)',
-        '{D}unknown_section.yaml:4:1: plugins: unknown section; expected one of runtime, tree, faults, load, service',
+        '{D}unknown_section.yaml:4:1: plugins: unknown section; expected one of runtime, tree, faults, load, service, nodes',
     ],
     'unset_variables.yaml': [
         '{D}unset_variables.yaml:2:9: runtime.seed: ${NEURAL_ACTORS_TEST_UNSET} is not set and has no default; set it or write ${NEURAL_ACTORS_TEST_UNSET:-value}',
