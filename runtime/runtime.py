@@ -320,7 +320,8 @@ class Runtime:
             raise RuntimeClosed("the runtime is not running; use 'async with Runtime() as rt'")
         if not (isinstance(actor, type) and issubclass(actor, Behaviour)):
             raise TypeError(f"spawn takes an Actor subclass (got {actor!r})")
-        check_shutdown(shutdown)
+        if type(shutdown) is not float or not 0.0 <= shutdown <= _LONGEST:  # the default skips the full check
+            check_shutdown(shutdown)
         if mailbox is not None and type(mailbox) is not MailboxPolicy:
             raise TypeError(f"mailbox must be a MailboxPolicy or None (got {mailbox!r})")
         if link is not None and type(link) is not Pid:
