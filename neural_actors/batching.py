@@ -30,7 +30,7 @@ import numpy as np
 
 from neural_actors.runtime import Actor, TimerRef, freeze, message
 
-__all__ = ["BatchStatistics", "MicroBatcher", "Waiter", "check_batching"]
+__all__ = ["Batch", "BatchStatistics", "Collector", "MicroBatcher", "Waiter", "check_batching"]
 
 Kernel = Callable[[np.ndarray], np.ndarray]
 
@@ -84,11 +84,107 @@ def check_batching(max_batch: object, max_wait: object, offload_from: object) ->
         raise ValueError(f"offload_from must be an int >= 1 (got {offload_from!r})")
 
 
+@final
 @attrs.define(eq=False)
-class _Batch:
+class Batch:
+    """Requests taken together: each one's waiter, its row count, and its rows."""
+
     waiters: list[Waiter]
     sizes: list[int]
     rows: list[np.ndarray]
+
+    def stacked(self) -> np.ndarray:
+        """The batch's rows as one array (a lone request's rows as they are: no copy)."""
+        return self.rows[0] if len(self.rows) == 1 else np.concatenate(self.rows)
+
+    def spans(self) -> list[tuple[int, int]]:
+        """Each request's rows in ``stacked()``, as ``(start, stop)``."""
+        ends = list(itertools.accumulate(self.sizes))
+        return list(zip([0, *ends[:-1]], ends, strict=True))
+
+
+class Collector:
+    """Collects requests for ``actor`` and hands them to ``flush`` as batches.
+
+    A batch is due when it holds ``max_batch`` rows, or when its first request has waited
+    ``max_wait`` seconds (0: when a flush message queued behind the requests already in the
+    mailbox comes up, so no request is delayed for a later one). While ``paused`` (the owner's
+    previous batch still runs) requests collect; ``resume`` flushes them.
+
+    The actor forwards its ``handle_info`` messages to ``handle_info`` first.
+    """
+
+    def __init__(self, actor: Actor, flush: Callable[[Batch], None], *, max_batch: int, max_wait: float) -> None:
+        check_batching(max_batch, max_wait, 1)
+        self._actor = actor
+        self._flush_batch = flush
+        self._max_batch = max_batch
+        self._max_wait = float(max_wait)
+        self._open = Batch([], [], [])
+        self.waiting_rows = 0
+        self.paused = False
+        self._generation = 0
+        self._timer: TimerRef | None = None
+
+    def add(self, waiter: Waiter, x: np.ndarray) -> None:
+        """Queue ``x``'s rows for ``waiter``; flush now if the batch is full."""
+        self._open.waiters.append(waiter)
+        self._open.sizes.append(len(x))
+        self._open.rows.append(x)
+        self.waiting_rows += len(x)
+        if self.paused:
+            return
+        if self.waiting_rows >= self._max_batch:
+            self.flush()
+        elif len(self._open.waiters) == 1:
+            self._arm()
+
+    def handle_info(self, msg: Any) -> bool:
+        """Handle the collector's own messages; False for anything else."""
+        if type(msg) is not _Flush:
+            return False
+        if msg.generation == self._generation and not self.paused and self._open.waiters:
+            self._timer = None
+            self.flush()
+        return True
+
+    def resume(self) -> None:
+        """Stop pausing and flush what collected meanwhile."""
+        self.paused = False
+        if self._open.waiters:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand over batches of up to ``max_batch`` rows while unpaused; a remainder smaller
+        than a batch waits for more."""
+        if self._timer is not None:
+            self._actor.cancel_timer(self._timer)
+            self._timer = None
+        self._generation += 1  # a flush already queued for the requests taken now is stale
+        while self._open.waiters and not self.paused:
+            self._flush_batch(self._take())
+            if self._open.waiters and self.waiting_rows < self._max_batch:
+                self._arm()
+                break
+
+    def _arm(self) -> None:
+        self._generation += 1
+        flush = _Flush(self._generation)
+        if self._max_wait > 0:
+            self._timer = self._actor.send_after(self._max_wait, self._actor.pid, flush)
+        else:
+            self._actor.send(self._actor.pid, flush)
+
+    def _take(self) -> Batch:
+        """The next batch: requests in order up to ``max_batch`` rows (at least one)."""
+        open_ = self._open
+        count, rows = 0, 0
+        while count < len(open_.sizes) and (count == 0 or rows + open_.sizes[count] <= self._max_batch):
+            rows += open_.sizes[count]
+            count += 1
+        self._open = Batch(open_.waiters[count:], open_.sizes[count:], open_.rows[count:])
+        self.waiting_rows -= rows
+        return Batch(open_.waiters[:count], open_.sizes[:count], open_.rows[:count])
 
 
 class MicroBatcher:
@@ -110,96 +206,43 @@ class MicroBatcher:
         check_batching(max_batch, max_wait, offload_from)
         self._actor = actor
         self._kernel = kernel
-        self._max_batch = max_batch
-        self._max_wait = float(max_wait)
         self._offload_from = offload_from
-        self._open = _Batch([], [], [])
-        self._waiting_rows = 0
-        self._generation = 0
-        self._timer: TimerRef | None = None
-        self._due = False
-        self._busy: tuple[int, _Batch, asyncio.Future[np.ndarray]] | None = None
+        self._collector = Collector(actor, self._run, max_batch=max_batch, max_wait=max_wait)
+        self._busy: tuple[int, Batch, asyncio.Future[np.ndarray]] | None = None
         self._tickets = itertools.count()
         self._requests = self._rows = self._batches = self._offloaded = self._largest = self._failed = 0
 
     def add(self, waiter: Waiter, x: np.ndarray) -> None:
-        """Queue ``x``'s rows for ``waiter``; flush now if the batch is full."""
-        self._open.waiters.append(waiter)
-        self._open.sizes.append(len(x))
-        self._open.rows.append(x)
-        self._waiting_rows += len(x)
+        """Queue ``x``'s rows for ``waiter``."""
         self._requests += 1
-        if self._busy is not None:
-            return  # collects until the running batch is done
-        if self._waiting_rows >= self._max_batch:
-            self._flush()
-        elif len(self._open.waiters) == 1:
-            self._arm()
+        self._collector.add(waiter, x)
 
     def handle_info(self, msg: Any) -> bool:
         """Handle the batcher's own messages; False for anything else."""
-        kind = type(msg)
-        if kind is _Flush:
-            if msg.generation == self._generation and self._busy is None and self._open.waiters:
-                self._timer = None
-                self._flush()
-            return True
-        if kind is _Done:
+        if type(msg) is _Done:
             self._finish(msg.ticket)
             return True
-        return False
+        return self._collector.handle_info(msg)
 
     def statistics(self) -> BatchStatistics:
         return BatchStatistics(self._requests, self._rows, self._batches, self._offloaded, self._largest,
-                               self._failed, self._waiting_rows)
+                               self._failed, self._collector.waiting_rows)
 
-    # Batches -------------------------------------------------------------------------------
-
-    def _arm(self) -> None:
-        """Make the open batch due after ``max_wait`` (or after the mailbox's current items)."""
-        self._generation += 1
-        flush = _Flush(self._generation)
-        if self._max_wait > 0:
-            self._timer = self._actor.send_after(self._max_wait, self._actor.pid, flush)
+    def _run(self, batch: Batch) -> None:
+        rows = sum(batch.sizes)
+        self._batches += 1
+        self._rows += rows
+        self._largest = max(self._largest, rows)
+        if rows >= self._offload_from:
+            self._offload(batch)
         else:
-            self._actor.send(self._actor.pid, flush)
+            self._run_inline(batch)
 
-    def _take(self) -> _Batch:
-        """The next batch: requests in order up to ``max_batch`` rows (at least one)."""
-        open_ = self._open
-        count, rows = 0, 0
-        while count < len(open_.sizes) and (count == 0 or rows + open_.sizes[count] <= self._max_batch):
-            rows += open_.sizes[count]
-            count += 1
-        batch = _Batch(open_.waiters[:count], open_.sizes[:count], open_.rows[:count])
-        self._open = _Batch(open_.waiters[count:], open_.sizes[count:], open_.rows[count:])
-        self._waiting_rows -= rows
-        return batch
-
-    def _flush(self) -> None:
-        if self._timer is not None:
-            self._actor.cancel_timer(self._timer)
-            self._timer = None
-        self._generation += 1  # a flush already queued for the batch taken now is stale
-        while self._open.waiters and self._busy is None:
-            batch = self._take()
-            rows = sum(batch.sizes)
-            self._batches += 1
-            self._rows += rows
-            self._largest = max(self._largest, rows)
-            if rows >= self._offload_from:
-                self._offload(batch)
-            else:
-                self._run_inline(batch)
-            if self._open.waiters and self._waiting_rows < self._max_batch:
-                self._arm()
-                break
-
-    def _run_inline(self, batch: _Batch) -> None:
+    def _run_inline(self, batch: Batch) -> None:
         threads = numba.get_num_threads()
         numba.set_num_threads(1)  # thread-local: the loop thread's count is put back below
         try:
-            y = self._kernel(_stack(batch.rows))
+            y = self._kernel(batch.stacked())
         except ValueError as error:
             self._failed_batch(batch, error)
             return
@@ -207,12 +250,12 @@ class MicroBatcher:
             numba.set_num_threads(threads)
         self._deliver(batch, y)
 
-    def _offload(self, batch: _Batch) -> None:
+    def _offload(self, batch: Batch) -> None:
         self._offloaded += 1
         ticket = next(self._tickets)
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(None, self._kernel, _stack(batch.rows))
+        future = asyncio.get_running_loop().run_in_executor(None, self._kernel, batch.stacked())
         self._busy = (ticket, batch, future)
+        self._collector.paused = True  # what comes meanwhile goes together as the next batch
         actor = self._actor
         # the callback runs on the loop's thread; if the actor died meanwhile, the message is
         # a dead letter and the result is dropped with the batcher
@@ -230,26 +273,20 @@ class MicroBatcher:
             self._failed_batch(batch, error)
         else:
             raise error  # a bug, not a bad request: the actor crashes and is restarted
-        if self._open.waiters:
-            self._flush()
+        self._collector.resume()
 
-    def _deliver(self, batch: _Batch, y: np.ndarray) -> None:
+    def _deliver(self, batch: Batch, y: np.ndarray) -> None:
         answer = freeze(y)
-        start = 0
-        for waiter, size in zip(batch.waiters, batch.sizes, strict=True):
-            waiter.reply(answer[start : start + size])
-            start += size
+        for waiter, (start, stop) in zip(batch.waiters, batch.spans(), strict=True):
+            waiter.reply(answer[start:stop])
 
-    def _failed_batch(self, batch: _Batch, error: ValueError) -> None:
+    def _failed_batch(self, batch: Batch, error: ValueError) -> None:
         """A batch the kernel refused: alone, the request fails; else each runs alone."""
         if len(batch.waiters) == 1:
             self._failed += 1
             batch.waiters[0].fail(error)
             return
         for waiter, size, x in zip(batch.waiters, batch.sizes, batch.rows, strict=True):
-            self._run_inline(_Batch([waiter], [size], [x]))
+            self._run_inline(Batch([waiter], [size], [x]))
 
 
-def _stack(rows: list[np.ndarray]) -> np.ndarray:
-    """One request's rows as they are (no copy), several stacked into one array."""
-    return rows[0] if len(rows) == 1 else np.concatenate(rows)

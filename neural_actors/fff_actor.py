@@ -23,7 +23,7 @@ from .fff_weights import FFFWeights
 from .inference import Infer, Inferred
 from .model_store import load_model
 
-__all__ = ["FFFActor", "FFFStatistics", "GetStatistics", "check_rows"]
+__all__ = ["FFFActor", "FFFStatistics", "GetStatistics", "InferAnswer", "check_rows"]
 
 
 @final
@@ -56,8 +56,8 @@ def check_rows(x: object, d_in: int) -> None:
 
 @final
 @attrs.define(eq=False)
-class _Answer:
-    """A caller waiting for ``Inferred``."""
+class InferAnswer:
+    """A caller of ``Infer`` as a batcher's waiter: answered with ``Inferred``."""
 
     caller: Caller
 
@@ -96,7 +96,7 @@ class FFFActor(Actor):
             except ValueError as error:
                 caller.fail(error)
                 return NoReply
-            self.batcher.add(_Answer(caller), msg.x)
+            self.batcher.add(InferAnswer(caller), msg.x)
             return NoReply
         if type(msg) is GetStatistics:
             return self.statistics()

@@ -22,7 +22,7 @@ from neural_actors.runtime import freeze, message
 
 from .fff_model import FFFLeafWeights
 
-__all__ = ["TREE_PARAMETERS", "FFFWeights"]
+__all__ = ["TREE_PARAMETERS", "FFFWeights", "check_trees"]
 
 #: The arrays of the ``trees`` variant, in ``ultrafast_infer``'s order.
 TREE_PARAMETERS = ("w_in", "b_in", "w_out")

@@ -22,7 +22,7 @@ from neural_actors.runtime import check_immutable, freeze
 
 from .errors import ModelNotFound
 
-__all__ = ["STORE_PREFIX", "ModelStore", "load_model", "model_store"]
+__all__ = ["STORE_PREFIX", "ModelStore", "load_model", "model_store", "put_model"]
 
 #: A source that starts with this names a model put in the store by name.
 STORE_PREFIX = "store:"
@@ -110,3 +110,8 @@ model_store = ModelStore()
 def load_model(source: str, loader: Callable[[str], M]) -> M:
     """``model_store.load(source, loader)``: the model of a source, shared on this host."""
     return model_store.load(source, loader)
+
+
+def put_model(name: str, model: Any) -> Any:
+    """``model_store.put(name, model)``: keep ``model`` (frozen) for sources ``store:NAME``."""
+    return model_store.put(name, model)
