@@ -1,7 +1,8 @@
 """Model weights by name or by file, loaded once per host and shared read-only by every actor.
 
 A model actor is started from a *source*, a string its ``ChildSpec`` keeps: a path to a file
-(``models/digits.npz``) or ``store:NAME`` for a model put in this process's store. Every
+(``models/digits.npz``), ``shipped:NAME`` for a model that ships with the package
+(``neural_actors/models/NAME``), or ``store:NAME`` for a model put in this process's store. Every
 incarnation loads from its source in ``init``: a restarted actor gets its weights from where
 they live, never from the state of the incarnation that crashed.
 
@@ -22,10 +23,16 @@ from neural_actors.runtime import check_immutable, freeze
 
 from .errors import ModelNotFound
 
-__all__ = ["STORE_PREFIX", "ModelStore", "load_model", "model_store", "put_model"]
+__all__ = ["SHIPPED", "SHIPPED_PREFIX", "STORE_PREFIX", "ModelStore", "load_model", "model_store", "put_model"]
 
 #: A source that starts with this names a model put in the store by name.
 STORE_PREFIX = "store:"
+
+#: A source that starts with this names a file of ``SHIPPED``, the models the package ships.
+SHIPPED_PREFIX = "shipped:"
+
+#: Where the shipped models are (installed with the package).
+SHIPPED = os.path.join(os.path.dirname(__file__), "models")
 
 M = TypeVar("M")
 
@@ -71,7 +78,8 @@ class ModelStore:
         version of the file.
 
         Args:
-            source: ``store:NAME`` or a path (relative to the working directory).
+            source: ``store:NAME``, ``shipped:NAME`` or a path (relative to the working
+                directory).
             loader: reads a path into a model, e.g. ``MoEModel.load``; its result is frozen.
 
         Raises:
@@ -87,7 +95,8 @@ class ModelStore:
                     return self._named[name]
                 known = ", ".join(sorted(self._named)) or "none"
             raise ModelNotFound(source, f"no model is stored under {name!r} (stored: {known})")
-        path = os.path.realpath(source)
+        where = os.path.join(SHIPPED, source[len(SHIPPED_PREFIX):]) if source.startswith(SHIPPED_PREFIX) else source
+        path = os.path.realpath(where)
         try:
             status = os.stat(path)
         except FileNotFoundError:
