@@ -77,17 +77,21 @@ class FFFActor(Actor):
         max_wait: seconds a request waits for others to share its kernel call (0: only for
             those already in the mailbox, so no request is delayed).
         offload_from: batches of this many rows or more run on a worker thread.
+        group: a registry group to join (clients and chaos find replicas there).
 
     A bad request (wrong shape or dtype, non-finite values) fails its caller with
     ``ValueError``; the actor keeps serving.
     """
 
-    def init(self, source: str, *, max_batch: int = 256, max_wait: float = 0.0, offload_from: int = 512) -> None:
+    def init(self, source: str, *, max_batch: int = 256, max_wait: float = 0.0, offload_from: int = 512,
+             group: str | None = None) -> None:
         self.source = source
         self.model = load_model(source, FFFWeights.load)
         self.batcher = MicroBatcher(
             self, self.model.infer, max_batch=max_batch, max_wait=max_wait, offload_from=offload_from
         )
+        if group is not None:
+            self.runtime.join(group, self.pid)
 
     def handle_call(self, msg: Any, caller: Caller) -> Any:
         if type(msg) is Infer:

@@ -28,6 +28,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numba
+import numpy as np
+
+from neural_actors.kernels.fff import LEVEL_MIN_BATCH
+from neural_actors.kernels.moe_dispatch import PARALLEL_MIN_TOKENS, FFFExperts, moe_forward
 from neural_actors.supervisors import ChildSpec, DynamicSupervisor, Supervisor, SupervisorFlags
 
 from .experts import ExpertActor, expert_group
@@ -36,7 +41,7 @@ from .model_store import load_model
 from .moe_model import MoEModel
 from .moe_router import MoERouter
 
-__all__ = ["MoELayer", "expert_name", "pool_name"]
+__all__ = ["MoELayer", "expert_name", "mitosis_name", "pool_name"]
 
 
 def expert_name(layer: str, index: int) -> str:
@@ -48,6 +53,11 @@ def expert_name(layer: str, index: int) -> str:
 def pool_name(layer: str) -> str:
     """The registered name of ``layer``'s replica pool (a ``DynamicSupervisor``)."""
     return f"{layer}/replicas"
+
+
+def mitosis_name(layer: str) -> str:
+    """The registered name of ``layer``'s ``Mitosis`` controller."""
+    return f"{layer}/mitosis"
 
 
 class MoELayer(Supervisor):
@@ -62,6 +72,22 @@ class MoELayer(Supervisor):
         intensity, period: the experts supervisor's restart intensity (the layer itself
             allows as many restarts of its own children).
     """
+
+    @classmethod
+    def warm_up(cls) -> None:
+        """compiling the MoE and FFF kernels, once (numba caches them for later runs)"""
+        rng = np.random.default_rng(0)
+        experts = FFFExperts(*(rng.standard_normal(shape, dtype=np.float32)
+                               for shape in ((2, 1, 3, 4), (2, 1, 3), (2, 1, 3, 4))))
+        router_w = rng.standard_normal((4, 2), dtype=np.float32)
+        threads = numba.get_num_threads()
+        numba.set_num_threads(1)  # as experts run their blocks
+        try:
+            for rows in (1, LEVEL_MIN_BATCH, PARALLEL_MIN_TOKENS):  # the walk, the level path, threads
+                moe_forward(rng.standard_normal((rows, 4), dtype=np.float32), router_w, 2, experts,
+                            unavailable=np.array([True, False]))
+        finally:
+            numba.set_num_threads(threads)
 
     async def init(  # type: ignore[override]
         self,
@@ -92,7 +118,7 @@ class MoELayer(Supervisor):
             ChildSpec(id="router", start=(MoERouter, (source,), {"layer": layer, **(router or {})}), name=layer),
         ]
         if mitosis is not None:
-            children.append(ChildSpec(id="mitosis", start=(Mitosis, (layer,), dict(mitosis))))
+            children.append(ChildSpec(id="mitosis", start=(Mitosis, (layer,), dict(mitosis)), name=mitosis_name(layer)))
         self._declare_traffic(layer, model)
         await super().init(SupervisorFlags(intensity=intensity, period=period), children)
 

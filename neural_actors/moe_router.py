@@ -34,7 +34,9 @@ Failures, after hivemind's ``RemoteMixtureOfExperts`` (``k_best``, ``k_min``,
 
 Experts are found by registry group (``expert_group``): a restarted expert, or a new replica
 started by mitosis, takes blocks as soon as it has joined, with nobody telling the router. Among
-an expert's replicas the one with the fewest blocks in flight gets the next block.
+an expert's replicas the one with the fewest blocks in flight gets the next block; on a tie, the
+one registered under the group's name (the expert's own child in ``MoELayer``), so extra
+replicas take the overflow only.
 """
 
 from __future__ import annotations
@@ -320,8 +322,13 @@ class MoERouter(Actor):
 
     def _send(self, forward: _Forward, e: int, exclude: Pid | None) -> bool:
         """Cast expert ``e``'s block to its least busy live replica; False if none took it."""
-        replicas = [pid for pid in self.runtime.members(self.groups[e]) if pid != exclude]
-        replicas.sort(key=lambda pid: len(self.in_flight.get(pid, ())))  # stable: join order on ties
+        group = self.groups[e]
+        replicas = [pid for pid in self.runtime.members(group) if pid != exclude]
+        # the fewest blocks in flight first; on a tie the replica registered under the group's
+        # name (the expert's own child), so that extra replicas take only the overflow and go
+        # idle when the load falls
+        primary = self.runtime.whereis(group)
+        replicas.sort(key=lambda pid: (len(self.in_flight.get(pid, ())), pid != primary))
         block = forward.blocks[forward.offsets[e]:forward.offsets[e + 1]]
         for pid in replicas:
             try:
