@@ -14,10 +14,17 @@ The curated public API. Everything a user needs is importable from here::
 
 The supervisors (``Supervisor``, ``DynamicSupervisor``, ``ChildSpec``, the management
 functions) are here too, and fault plans (``FaultPlan``; the rest of fault injection, the
-invariants and chaos runs are in ``neural_actors.faults``).
+invariants and chaos runs are in ``neural_actors.faults``), and the neural actors
+(``FFFActor``, ``ExpertActor``, ``MoERouter``, ``MoELayer``, ``ShardedFFF``...): those are
+imported on first use, since they bring the numba kernels with them and ``import neural_actors``
+should stay quick.
 """
 
+import importlib as _importlib
 from importlib.metadata import version as _version
+from typing import Any as _Any
+
+from neural_actors import mesh_config as _mesh_config  # registers the mesh: config section
 
 from neural_actors.runtime import Actor as Actor
 from neural_actors.runtime import ActorExited as ActorExited
@@ -118,6 +125,27 @@ from neural_actors.service_section import ServiceSection as ServiceSection
 
 __version__ = _version("neural-actors")
 
+#: The neural actors and their messages, by the module that defines them (imported on first use).
+_NEURAL = {
+    "ExpertActor": "experts",
+    "ExpertsUnavailable": "errors",
+    "FFFActor": "fff_actor",
+    "FFFWeights": "fff_weights",
+    "GetStatistics": "fff_actor",
+    "Infer": "inference",
+    "Inferred": "inference",
+    "MeshSection": "mesh_config",
+    "Mitosis": "mitosis",
+    "MoELayer": "moe_layer",
+    "MoEModel": "moe_model",
+    "MoERouter": "moe_router",
+    "ModelNotFound": "errors",
+    "ModelStore": "model_store",
+    "SubtreeUnavailable": "errors",
+    "load_model": "model_store",
+    "put_model": "model_store",
+}
+
 __all__ = [
     "RESTARTING",
     "Actor",
@@ -215,16 +243,31 @@ __all__ = [
     "walk_tree",
     "which_child",
     "which_children",
+    *_NEURAL,
 ]
 
 
-def _fixup_module_metadata() -> None:
+def _public(obj: _Any) -> _Any:
     """Make reprs and tracebacks say ``neural_actors.X``, the name users import, as trio does."""
-    for name in __all__:
-        obj = globals()[name]
-        if getattr(obj, "__module__", "").startswith("neural_actors.") and hasattr(obj, "__qualname__"):
-            obj.__module__ = __name__
+    if getattr(obj, "__module__", "").startswith("neural_actors.") and hasattr(obj, "__qualname__"):
+        obj.__module__ = __name__
+    return obj
 
 
-_fixup_module_metadata()
-del _fixup_module_metadata
+for _name in __all__:
+    if _name not in _NEURAL:
+        _public(globals()[_name])
+
+
+def __getattr__(name: str) -> _Any:
+    """Import a neural actor's module on first use of its name."""
+    module = _NEURAL.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = _public(getattr(_importlib.import_module(f"{__name__}.{module}"), name))
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_NEURAL})

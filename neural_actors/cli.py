@@ -108,7 +108,8 @@ def run(file: str, seed: int | None, duration: float | None, clock: str | None, 
     config = _load(file)
     overrides = {"seed": seed, "clock": clock, "log_level": log_level, "log_format": log_format}
     section = attrs.evolve(config.runtime, **{k: v for k, v in overrides.items() if v is not None})
-    sys.exit(_report(_execute(config.tree, section, duration)))
+    mesh = config.sections.get("mesh")
+    sys.exit(_report(_execute(config.tree, section, duration, mesh.options() if mesh is not None else {})))
 
 
 def _load(file: str) -> Config:
@@ -127,13 +128,15 @@ def _import_from_cwd() -> None:
         sys.path.insert(0, os.getcwd())
 
 
-def _execute(tree: ChildSpec, section: RuntimeSection, duration: float | None) -> Outcome:
-    """Run ``tree`` as a job with the logging, warm-up and progress a terminal user expects."""
+def _execute(tree: ChildSpec, section: RuntimeSection, duration: float | None,
+             options: dict[str, Any] | None = None) -> Outcome:
+    """Run ``tree`` as a job with the logging, warm-up and progress a terminal user expects;
+    ``options`` are more of ``Runtime``'s arguments (a ``mesh:`` section's)."""
     configure_logging(section.log_level, section.log_format)
     _warm_up(tree, section.log_format)
 
     async def job() -> Outcome:
-        async with Runtime(**section.options()) as rt:
+        async with Runtime(**section.options(), **(options or {})) as rt:
             if sys.stderr.isatty():
                 from neural_actors.console import ProgressBar
 

@@ -99,7 +99,7 @@ EXPECTED = {
         '{D}replicas_zero.yaml:6:17: tree.children[0].replicas: expected an int >= 1; got 0',
     ],
     'reserved_section.yaml': [
-        '{D}reserved_section.yaml:1:1: mesh: not supported yet: the packet mesh will read this section',
+        '{D}reserved_section.yaml:1:1: nodes: not supported yet: multi-node runs will read this section',
     ],
     'root_is_worker.yaml': [
         '{D}root_is_worker.yaml:2:3: tree: the root must be a supervisor (with children: or dynamic: true), not a worker',
@@ -124,7 +124,7 @@ EXPECTED = {
         '{D}unknown_section.yaml:1:1: tre: unknown section (did you mean "tree"?)',
         '{D}unknown_section.yaml:1:1: missing required key "tree"',
         '{D}unknown_section.yaml:3:1: rutime: unknown section (did you mean "runtime"?)',
-        '{D}unknown_section.yaml:4:1: plugins: unknown section; expected one of runtime, tree, faults, load, service, nodes',
+        '{D}unknown_section.yaml:4:1: plugins: unknown section; expected one of runtime, tree, mesh, faults, load, service, nodes',
     ],
     'unset_variables.yaml': [
         '{D}unset_variables.yaml:2:9: runtime.seed: ${NEURAL_ACTORS_TEST_UNSET} is not set and has no default; set it or write ${NEURAL_ACTORS_TEST_UNSET:-value}',
