@@ -77,9 +77,7 @@ class SectionRegistry:
     """
 
     sections: dict[str, type] = attrs.Factory(dict)
-    reserved: dict[str, str] = attrs.Factory(
-        lambda: {"mesh": "the packet mesh", "faults": "fault injection", "service": "serving"}
-    )
+    reserved: dict[str, str] = attrs.Factory(dict)  # name -> the layer that will read it
     providers: dict[str, tuple[str, str]] = attrs.Factory(
         lambda: {"nodes": ("neural_actors.nodes.config:NodesSection", "neural-actors[ray]")}
     )

@@ -98,9 +98,6 @@ EXPECTED = {
         '{D}replicas_zero.yaml:3:13: tree.replicas: only a child of a supervisor can have replicas; got 2',
         '{D}replicas_zero.yaml:6:17: tree.children[0].replicas: expected an int >= 1; got 0',
     ],
-    'reserved_section.yaml': [
-        '{D}reserved_section.yaml:1:1: nodes: not supported yet: multi-node runs will read this section',
-    ],
     'root_is_worker.yaml': [
         '{D}root_is_worker.yaml:2:3: tree: the root must be a supervisor (with children: or dynamic: true), not a worker',
     ],
