@@ -22,6 +22,8 @@ should stay quick.
 
 import importlib as _importlib
 from importlib.metadata import version as _version
+
+import attrs as _attrs
 from typing import Any as _Any
 
 from neural_actors import mesh_config as _mesh_config  # registers the mesh: config section
@@ -248,8 +250,14 @@ __all__ = [
 
 
 def _public(obj: _Any) -> _Any:
-    """Make reprs and tracebacks say ``neural_actors.X``, the name users import, as trio does."""
+    """Make reprs and tracebacks say ``neural_actors.X``, the name users import, as trio does.
+
+    An attrs class's string annotations are resolved first, in the module that defines them:
+    once renamed, ``typing.get_type_hints`` (which cattrs uses) would look them up here.
+    """
     if getattr(obj, "__module__", "").startswith("neural_actors.") and hasattr(obj, "__qualname__"):
+        if isinstance(obj, type) and _attrs.has(obj):
+            _attrs.resolve_types(obj)
         obj.__module__ = __name__
     return obj
 
