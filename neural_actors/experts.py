@@ -22,7 +22,7 @@ import numpy as np
 from neural_actors.runtime import Actor, Caller, NoReply, Pid, message
 
 from .batching import BatchStatistics, MicroBatcher
-from .fff_actor import GetStatistics, InferAnswer, check_rows
+from .fff_actor import GetStatistics, batch_infer
 from .inference import Infer
 from .model_store import load_model
 from .moe_model import MoEModel
@@ -129,13 +129,7 @@ class ExpertActor(Actor):
 
     def handle_call(self, msg: Any, caller: Caller) -> Any:
         if type(msg) is Infer:
-            try:
-                check_rows(msg.x, self.weights.d_in)
-            except ValueError as error:
-                caller.fail(error)
-                return NoReply
-            self.batcher.add(InferAnswer(caller), msg.x)
-            return NoReply
+            return batch_infer(self.batcher, msg, caller, self.weights.d_in)
         if type(msg) is GetStatistics:
             return ExpertStatistics(self.layer, self.expert, self.weights.nbytes, self.batcher.statistics())
         caller.fail(TypeError(f"ExpertActor answers Infer and GetStatistics (got {type(msg).__name__})"))

@@ -68,6 +68,18 @@ class InferAnswer:
         self.caller.fail(error)
 
 
+def batch_infer(batcher: MicroBatcher, msg: Infer, caller: Caller, d_in: int) -> Any:
+    """Answer an ``Infer`` call through ``batcher``: bad rows fail the caller at once, good ones
+    join the next batch and are answered with ``Inferred``. Returns ``NoReply``."""
+    try:
+        check_rows(msg.x, d_in)
+    except ValueError as error:
+        caller.fail(error)
+        return NoReply
+    batcher.add(InferAnswer(caller), msg.x)
+    return NoReply
+
+
 class FFFActor(Actor):
     """Serves ``Infer`` with one FFF (``FFFWeights``: a leaf FFF or UltraFastBERT trees).
 
@@ -95,13 +107,7 @@ class FFFActor(Actor):
 
     def handle_call(self, msg: Any, caller: Caller) -> Any:
         if type(msg) is Infer:
-            try:
-                check_rows(msg.x, self.model.d_in)
-            except ValueError as error:
-                caller.fail(error)
-                return NoReply
-            self.batcher.add(InferAnswer(caller), msg.x)
-            return NoReply
+            return batch_infer(self.batcher, msg, caller, self.model.d_in)
         if type(msg) is GetStatistics:
             return self.statistics()
         caller.fail(TypeError(f"FFFActor answers Infer and GetStatistics (got {type(msg).__name__})"))
